@@ -1,0 +1,3 @@
+from sereport.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,115 @@
+"""The ``sereport`` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+
+from sereport import __version__, config, logs
+
+EX_CONFIG = 78  # sysexits.h: configuration error
+log = logging.getLogger("sereport")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sereport",
+        description="Heartbeat reporter for Sophgo SE3/SE5 AI mini boxes.")
+    parser.add_argument("--version", action="version", version=f"sereport {__version__}")
+    parser.add_argument("--config", metavar="PATH",
+                        help=f"config file (default: $SEREPORT_CONFIG or {config.DEFAULT_PATH})")
+    parser.add_argument("--log-level", choices=logs.LEVELS, default="info",
+                        help="how much to log (default: info)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true",
+                      help="print the JSON that would be sent, one document per format, and exit")
+    mode.add_argument("--once", action="store_true",
+                      help="send one beat and exit 0 only if every target accepted it")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("run", help="run the reporter daemon (the default)")
+    receive = commands.add_parser("receive", help="run a heartbeat receiver to watch boxes")
+    receive.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    receive.add_argument("--port", type=int, default=9528, help="port to listen on (default: 9528)")
+    receive.add_argument("--json-log", metavar="FILE",
+                         help="append every heartbeat received to FILE as one JSON line")
+    return parser
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum, _frame):
+        log.info("%s received: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+    return stop
+
+
+def _dry_run(cfg: config.Config) -> int:
+    from sereport.reporter import Reporter
+
+    reporter = Reporter(cfg)
+    for _fmt, doc in reporter.documents():
+        print(json.dumps(doc, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _once(cfg: config.Config) -> int:
+    from sereport.reporter import Reporter
+
+    reporter = Reporter(cfg)
+    try:
+        results = reporter.beat()
+    finally:
+        reporter.close()
+    for r in results:
+        print(f"{r.format} -> {r.url}: {'ok' if r.ok else 'FAILED'} ({r.reason})")
+    return 0 if all(r.ok for r in results) else 1
+
+
+def _run(cfg: config.Config) -> int:
+    from sereport.beat import BeatLoop
+    from sereport.reporter import Reporter
+
+    stop = _stop_on_signals()
+    reporter = Reporter(cfg)
+    loop = BeatLoop(reporter.beat, cfg.interval, stop)
+    log.info("sereport %s: %s report(s) every %gs to %d target(s)", __version__,
+             "+".join(cfg.formats), cfg.interval, len(cfg.urls))
+    worker = threading.Thread(target=loop.run, name="beat", daemon=True)
+    worker.start()
+    while not stop.wait(1.0) and worker.is_alive():
+        pass
+    worker.join(timeout=1.5)  # a POST in flight is abandoned, not waited for
+    reporter.close()
+    log.info("stopped after %d beat(s)", reporter.beats)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logs.setup(args.log_level)
+    if args.command == "receive":
+        from sereport.receiver import serve
+
+        return serve(args.host, args.port, args.json_log, _stop_on_signals())
+    path = config.resolve_path(args.config)
+    try:
+        cfg = config.load(path)
+        if not args.dry_run:
+            config.require_targets(cfg)
+    except config.ConfigError as exc:
+        for problem in exc.problems:
+            print(f"sereport: {problem}", file=sys.stderr)
+        return EX_CONFIG
+    if args.dry_run:
+        return _dry_run(cfg)
+    if args.once:
+        return _once(cfg)
+    return _run(cfg)

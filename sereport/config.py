@@ -1,0 +1,336 @@
+"""Configuration: one YAML file, validated whole before anything uses it.
+
+Every problem is reported at once, each on one line naming the file, the
+key, the bad value and what is allowed.  The vendor's key names are taken
+as they are; the later firmware's names are aliases.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import yaml
+
+from sereport.devices import Device, parse_device
+from sereport.redact import redact_url
+
+DEFAULT_PATH = "/etc/sereport/sereport.yaml"
+FORMATS = ("gateway", "media")
+LIST_KEYS = ("media_devices", "sub_devices")
+# vendor name -> later firmware alias
+ALIASES = {
+    "WEB_HEART_URL": "MEDIA_DEVICE_MONITOR_URL",
+    "WEB_HEART_TIME": "MEDIA_DEVICE_MONITOR_REPORT_PEROID",
+}
+DEFAULT_SERIAL_FILES = (
+    "/proc/device-tree/serial-number",
+    "/sys/class/dmi/id/product_serial",
+)
+
+
+@dataclass(frozen=True)
+class Config:
+    path: str
+    dev_sno: str
+    urls: tuple[str, ...] = ()
+    interval: float = 5.0
+    formats: tuple[str, ...] = ("gateway",)
+    media_list_key: str = "media_devices"
+    serial_number: str = ""
+    serial_files: tuple[str, ...] = DEFAULT_SERIAL_FILES
+    data_path: str = "/data"
+    sw_version_file: str = "/system/data/buildinfo.txt"
+    sdk_version: str = ""
+    sdk_version_file: str = ""
+    interface: str = ""
+    http_timeout: float = 10.0
+    metrics_timeout: float = 2.0
+    send_url_credentials: bool = False
+    devices: tuple[Device, ...] = field(default=())
+
+    @property
+    def timeouts(self) -> tuple[float, float]:
+        """(connect, read) for one POST: together below the beat interval."""
+        budget = min(self.http_timeout, 0.8 * self.interval)
+        connect = min(3.0, budget / 2)
+        return connect, budget - connect
+
+
+class ConfigError(Exception):
+    """A config that cannot be used; ``problems`` holds one line each."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping with the same key twice."""
+
+
+def _construct_mapping(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            mark = key_node.start_mark
+            raise yaml.MarkedYAMLError(
+                problem=f"key {key!r} given twice", problem_mark=mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def parse_yaml(text: str, path: str) -> dict:
+    """The YAML text as a mapping, or ConfigError with the line at fault."""
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
+        raise ConfigError([f"{where}: not valid YAML: {exc.problem}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: not valid YAML: {exc}"]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: the file holds a {type(data).__name__}; "
+                           "allowed: a mapping of keys to values"])
+    return data
+
+
+def load(path: str = DEFAULT_PATH) -> Config:
+    """Read and validate the config file; ConfigError says all that is wrong."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
+    return from_mapping(parse_yaml(text, path), path)
+
+
+class _Checker:
+    """Pulls typed values out of the raw mapping, collecting problems."""
+
+    def __init__(self, raw: dict, path: str):
+        self.raw = raw
+        self.path = path
+        self.problems: list[str] = []
+
+    def bad(self, key: str, message: str) -> None:
+        self.problems.append(f"{self.path}: {key}: {message}")
+
+    def number(self, key: str, default: float, low: float, high: float, what: str) -> float:
+        value = self.raw.get(key, default)
+        allowed = f"allowed: {what}, from {low:g} to {high:g}"
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.bad(key, f"{value!r} is not a number; {allowed}")
+            return default
+        if not math.isfinite(value) or not low <= value <= high:
+            self.bad(key, f"{value!r} is out of range; {allowed}")
+            return default
+        return float(value)
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.raw.get(key, default)
+        if not isinstance(value, bool):
+            self.bad(key, f"{value!r} is not a boolean; allowed: true, false")
+            return default
+        return value
+
+    def text(self, key: str, default: str, *, secret: bool = False) -> str:
+        value = self.raw.get(key, default)
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            shown = "the value" if secret else repr(value)
+            hint = f' (put it in quotes: "{value}")' if isinstance(value, float) and not secret else ""
+            self.bad(key, f"{shown} is not a string; allowed: text{hint}")
+            return default
+        return str(value).strip()
+
+    def choice(self, key: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self.text(key, default)
+        if value not in allowed:
+            self.bad(key, f"{value!r} is not allowed; allowed: {', '.join(allowed)}")
+            return default
+        return value
+
+    def path_(self, key: str, default: str, *, optional: bool = False) -> str:
+        value = self.text(key, default)
+        if optional and not value:
+            return value
+        if not value.startswith("/"):
+            self.bad(key, f"{value!r} is not an absolute path; allowed: a path starting with /")
+            return default
+        return value
+
+    def path_list(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = self.raw.get(key, list(default))
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(
+                isinstance(v, str) and v.startswith("/") for v in value):
+            self.bad(key, f"{value!r} is not a list of absolute paths; "
+                          "allowed: e.g. [/proc/device-tree/serial-number]")
+            return default
+        return tuple(value)
+
+
+def _aliased(raw: dict, checker: _Checker) -> dict:
+    """Fold the later firmware's key names onto the vendor's."""
+    merged = dict(raw)
+    for name, alias in ALIASES.items():
+        if alias in merged:
+            value = merged.pop(alias)
+            if name in merged and merged[name] != value:
+                checker.bad(alias, f"differs from {name}; allowed: give one of "
+                                   f"{name} or its alias {alias}, or the same value in both")
+            merged.setdefault(name, value)
+    return merged
+
+
+def _urls(checker: _Checker) -> tuple[str, ...]:
+    value = checker.raw.get("WEB_HEART_URL", "")
+    if value is None:
+        value = ""
+    if isinstance(value, str):
+        items = [u.strip() for u in value.split(",")]
+    elif isinstance(value, list) and all(isinstance(u, str) for u in value):
+        items = [u.strip() for u in value]
+    else:
+        checker.bad("WEB_HEART_URL", f"{type(value).__name__} is not allowed; allowed: "
+                                     "a URL, several separated by commas, or a list of URLs")
+        return ()
+    urls = []
+    for url in filter(None, items):
+        try:
+            parts = urlsplit(url)
+            ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+            parts.port  # raises on a bad port
+        except ValueError:
+            ok = False
+        if not ok:
+            checker.bad("WEB_HEART_URL", f"{redact_url(url)!r} is not an http:// or "
+                                         "https:// URL with a host; allowed: e.g. "
+                                         "http://192.168.1.19:9528/DeviceStatus")
+        elif url in urls:
+            checker.bad("WEB_HEART_URL", f"{redact_url(url)!r} is given twice; "
+                                         "allowed: each URL once")
+        else:
+            urls.append(url)
+    return tuple(urls)
+
+
+def _formats(checker: _Checker) -> tuple[str, ...]:
+    value = checker.raw.get("formats", "gateway")
+    allowed = "allowed: gateway, media, both, or a list of gateway and media"
+    if value == "both":
+        return FORMATS
+    if isinstance(value, str):
+        value = [value]
+    if (not isinstance(value, list) or not value
+            or not all(v in FORMATS for v in value) or len(set(value)) != len(value)):
+        checker.bad("formats", f"{value!r} is not allowed; {allowed}")
+        return ("gateway",)
+    return tuple(value)
+
+
+def _devices(checker: _Checker) -> tuple[Device, ...]:
+    value = checker.raw.get("devices") or []
+    if not isinstance(value, list):
+        checker.bad("devices", f"{type(value).__name__} is not a list; "
+                               "allowed: a list of device mappings")
+        return ()
+    devices: list[Device] = []
+    seen: dict[str, str] = {}
+    for i, raw in enumerate(value):
+        where = f"{checker.path}: devices[{i}]"
+        device, problems = parse_device(raw, where)
+        checker.problems.extend(problems)
+        if device is None:
+            continue
+        for attr in ("url", "id"):
+            key = getattr(device, attr)
+            if (attr, key) in seen:
+                shown = redact_url(key) if attr == "url" else key
+                checker.problems.append(
+                    f"{where}.{attr}: {shown!r} is already used by {seen[(attr, key)]}; "
+                    f"allowed: each device's {attr} once")
+                break
+        else:
+            name = f"devices[{i}]" + (f" ({device.name})" if device.name else "")
+            seen[("url", device.url)] = seen[("id", device.id)] = name
+            devices.append(device)
+    return tuple(devices)
+
+
+def _interface(checker: _Checker) -> str:
+    value = checker.text("interface", "")
+    if value and (len(value) > 15 or not all(c.isalnum() or c in "_.-:@" for c in value)):
+        checker.bad("interface", f"{value!r} is not an interface name; "
+                                 "allowed: e.g. eth0, or leave empty for the default-route interface")
+        return ""
+    return value
+
+
+def from_mapping(raw: dict, path: str) -> Config:
+    """Validate a parsed mapping; ConfigError lists every problem."""
+    checker = _Checker({}, path)
+    checker.raw = _aliased(raw, checker)
+    known = set(Config.__dataclass_fields__) - {"path", "urls", "interval"}
+    known |= {"WEB_HEART_URL", "WEB_HEART_TIME"}
+    for key in checker.raw:
+        if key not in known:
+            hint = difflib.get_close_matches(str(key), sorted(known), n=1)
+            checker.bad(str(key), "unknown key; " + (
+                f"did you mean {hint[0]}?" if hint else "see the README for the keys"))
+    before = len(checker.problems)
+    dev_sno = checker.text("dev_sno", "", secret=True)
+    if not dev_sno and len(checker.problems) == before:
+        checker.bad("dev_sno", "missing; allowed: the licence code the platform "
+                               "issued to this box, e.g. ZKZCPI000120190807142601")
+    cfg = Config(
+        path=path,
+        dev_sno=dev_sno,
+        urls=_urls(checker),
+        interval=checker.number("WEB_HEART_TIME", 5, 0.1, 86400, "seconds between beats"),
+        formats=_formats(checker),
+        media_list_key=checker.choice("media_list_key", "media_devices", LIST_KEYS),
+        serial_number=checker.text("serial_number", ""),
+        serial_files=checker.path_list("serial_files", DEFAULT_SERIAL_FILES),
+        data_path=checker.path_("data_path", "/data"),
+        sw_version_file=checker.path_("sw_version_file", "/system/data/buildinfo.txt"),
+        sdk_version=checker.text("sdk_version", ""),
+        sdk_version_file=checker.path_("sdk_version_file", "", optional=True),
+        interface=_interface(checker),
+        http_timeout=checker.number("http_timeout", 10, 0.1, 300, "seconds for one POST"),
+        metrics_timeout=checker.number("metrics_timeout", 2, 0.01, 60,
+                                       "seconds one gateway reading may take"),
+        send_url_credentials=checker.flag("send_url_credentials", False),
+        devices=_devices(checker),
+    )
+    if checker.problems:
+        raise ConfigError(checker.problems)
+    return cfg
+
+
+def require_targets(cfg: Config) -> None:
+    """Sending needs somewhere to send to."""
+    if not cfg.urls:
+        raise ConfigError([f"{cfg.path}: WEB_HEART_URL: not set; allowed: the platform's "
+                           "URL, e.g. http://192.168.1.19:9528/DeviceStatus"])
+
+
+def resolve_path(given: str | None) -> str:
+    """--config, else $SEREPORT_CONFIG, else the default path."""
+    return given or os.environ.get("SEREPORT_CONFIG") or DEFAULT_PATH

@@ -1,0 +1,134 @@
+"""Attached capture devices: the record, kind inference and validation.
+
+A device is described by a mapping (from the config's ``devices:`` list or,
+later, the registry).  ``parse_device`` turns one into a ``Device`` and
+returns every problem it found, each naming the field and the value.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from sereport.redact import redact_url
+
+KINDS = ("rtsp", "gb28181", "file", "photo")
+EP_TYPES = ("0", "1", "2", "3", "4")
+STATUSES = ("online", "offline")
+# The platform's device classes: 0 gate, 1 snapshot camera, 2 IPC static,
+# 3 IPC dynamic, 4 access control.  A photo-push device is a snapshot camera
+# unless told otherwise; a stream is a static IPC.
+DEFAULT_EP_TYPE = {"photo": "1", "rtsp": "2", "gb28181": "2", "file": "2"}
+FIELDS = ("id", "name", "url", "type", "ip", "location", "ep_type",
+          "permission_id", "status")
+
+
+@dataclass(frozen=True)
+class Device:
+    id: str
+    name: str
+    url: str
+    type: str
+    ip: str
+    location: str
+    ep_type: str
+    permission_id: str
+    status: str = "offline"
+
+
+def is_ipv4(text: str) -> bool:
+    try:
+        return isinstance(ipaddress.ip_address(text), ipaddress.IPv4Address)
+    except ValueError:
+        return False
+
+
+def infer_kind(url: str) -> str | None:
+    """The device kind a URL implies, or None when it implies none."""
+    low = url.lower()
+    if low.startswith(("rtsp://", "rtsps://")):
+        return "rtsp"
+    if low.startswith(("gb28181://", "gb28281://")):  # the vendor's typo too
+        return "gb28181"
+    if url.startswith("/"):
+        return "file"
+    if is_ipv4(url):
+        return "photo"
+    return None
+
+
+def ip_from_url(url: str, kind: str) -> str:
+    """The device's IP (or host) as the URL gives it; '' when it gives none."""
+    if kind == "photo":
+        return url
+    if kind == "file":
+        return "127.0.0.1"  # a local file lives on the box itself
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+
+
+def stable_id(url: str) -> str:
+    """A UUID that stays the same for the same URL across restarts."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, url))
+
+
+def parse_device(raw: object, where: str) -> tuple[Device | None, list[str]]:
+    """Validate one device mapping; ``where`` prefixes every problem."""
+    if not isinstance(raw, dict):
+        return None, [f"{where}: {type(raw).__name__} is not a mapping; "
+                      f"allowed: a mapping with keys {', '.join(FIELDS)}"]
+    problems: list[str] = []
+    for key in raw:
+        if key not in FIELDS:
+            problems.append(f"{where}.{key}: unknown key; allowed: {', '.join(FIELDS)}")
+
+    def text(key: str, default: str = "") -> str:
+        value = raw.get(key, default)
+        if value is None:
+            value = default
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            problems.append(f"{where}.{key}: {value!r} is not a string")
+            return default
+        return str(value).strip()
+
+    url = text("url")
+    shown = redact_url(url)
+    values = {key: text(key) for key in ("name", "location", "permission_id")}
+    if not url:
+        problems.append(f"{where}.url: missing; allowed: rtsp://..., gb28181://..., "
+                        "an absolute file path, or a bare IPv4 address")
+    kind = text("type") or infer_kind(url) or ""
+    if url and kind not in KINDS:
+        given = raw.get("type")
+        what = f"type {given!r}" if given else f"url {shown!r} implies no type"
+        problems.append(f"{where}.type: {what}; allowed: {', '.join(KINDS)}")
+    ip = text("ip") or (ip_from_url(url, kind) if kind in KINDS else "")
+    if url and kind in KINDS and not ip:
+        problems.append(f"{where}.ip: missing and url {shown!r} gives none; "
+                        "allowed: the device's IP address")
+    elif any(c.isspace() for c in ip):
+        problems.append(f"{where}.ip: {ip!r} has white space; allowed: an IP address")
+    dev_id = text("id") or (stable_id(url) if url else "")
+    if raw.get("id") not in (None, ""):
+        try:
+            uuid.UUID(dev_id)
+        except ValueError:
+            problems.append(f"{where}.id: {dev_id!r} is not a UUID; "
+                            "allowed: e.g. 95274d2c-0941-4d96-b032-ab200f81362c, "
+                            "or leave it out to have one made")
+    ep_type = text("ep_type") or DEFAULT_EP_TYPE.get(kind, "2")
+    if ep_type not in EP_TYPES:
+        problems.append(f"{where}.ep_type: {raw.get('ep_type')!r} is not a device class; "
+                        "allowed: 0 gate, 1 snapshot camera, 2 IPC static, "
+                        "3 IPC dynamic, 4 access control")
+    status = text("status", "offline")
+    if status not in STATUSES:
+        problems.append(f"{where}.status: {status!r}; allowed: online, offline")
+    if problems:
+        return None, problems
+    return Device(id=dev_id, url=url, type=kind, ip=ip, ep_type=ep_type,
+                  status=status, **values), []

@@ -1,0 +1,164 @@
+"""The box's own state: the top level of the gateway report and its
+``gateway_ext_data``.
+
+Units follow SPEC.md: GB is 2**30 bytes with 2 decimals, memory use is a
+fraction with 2 decimals, CPU a percentage with 1 decimal.  An optional
+reading that fails or hangs is left out and logged once (and its recovery
+logged once); a required one falls back to '' the same way.  Nothing here
+raises into the beat.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Callable
+
+from sereport.bounded import Bounded
+from sereport.config import Config
+from sereport.system import System
+
+log = logging.getLogger(__name__)
+GB = float(2**30)
+
+
+@dataclass(frozen=True)
+class GatewayState:
+    ip: str
+    name: str
+    sn: str
+    dev_sno: str
+    ext: dict = field(default_factory=dict)
+    status: str = "online"  # the box that reports is up
+
+
+class _Trouble:
+    """Log a reading's failure once per distinct reason, and its recovery."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, str] = {}
+
+    def failed(self, what: str, reason: str) -> None:
+        if self._last.get(what) != reason:
+            self._last[what] = reason
+            log.warning("cannot read %s: %s", what, reason)
+
+    def ok(self, what: str) -> None:
+        if self._last.pop(what, None) is not None:
+            log.info("%s can be read again", what)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}" if exc.filename else exc.strerror
+    return str(exc) or type(exc).__name__
+
+
+class Gateway:
+    def __init__(self, cfg: Config, system: System | None = None) -> None:
+        self.system = system or System()
+        self.bounded = Bounded()
+        self.trouble = _Trouble()
+        self._cpu_before = (0.0, 0.0)  # first reading: average since boot
+        self.reconfigure(cfg)
+
+    def reconfigure(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self._static: dict[str, str] = {}  # files read once, re-read after a failure
+
+    def _read(self, what: str, fn: Callable, *, bounded: bool = False):
+        try:
+            if bounded:
+                value = self.bounded.call(what, fn, self.cfg.metrics_timeout)
+            else:
+                value = fn()
+        except Exception as exc:
+            self.trouble.failed(what, _reason(exc))
+            return None
+        self.trouble.ok(what)
+        return value
+
+    def _file_once(self, what: str, path: str, clean: Callable[[str], str]) -> str | None:
+        if what not in self._static:
+            text = self._read(what, lambda: clean(self.system.read_text(path)), bounded=True)
+            if not text:
+                if text is not None:
+                    self.trouble.failed(what, f"{path} is empty")
+                return None
+            self._static[what] = text
+        return self._static[what]
+
+    def _serial(self) -> str:
+        if self.cfg.serial_number:
+            return self.cfg.serial_number
+        if "serial" in self._static:
+            return self._static["serial"]
+        reasons = []
+        for path in self.cfg.serial_files:
+            try:
+                text = self.bounded.call(f"serial {path}", lambda p=path: self.system.read_text(p),
+                                         self.cfg.metrics_timeout).strip("\x00 \t\r\n")
+            except Exception as exc:
+                reasons.append(_reason(exc) if getattr(exc, "filename", None) else f"{path}: {_reason(exc)}")
+                continue
+            if text:
+                self.trouble.ok("serial number")
+                self._static["serial"] = text
+                return text
+            reasons.append(f"{path}: empty")
+        self.trouble.failed("serial number", "; ".join(reasons) or "no serial_files configured")
+        return ""
+
+    def _interface(self):
+        """(ipv4, mac) of the primary interface, from one interface listing."""
+        interfaces = self._read("network interfaces", self.system.interfaces)
+        if interfaces is None:
+            return "", ""
+        name = self.cfg.interface
+        if not name:
+            name = self._read("default route", self.system.default_route_interface) or ""
+        if not name:  # no default route: first interface that is up and has an address
+            name = next((i.name for i in interfaces.values()
+                         if i.up and i.ipv4 and not i.ipv4.startswith("127.")), "")
+        iface = interfaces.get(name)
+        if iface is None or not iface.ipv4:
+            self.trouble.failed("gateway IP", f"interface {name or '(none)'} has no IPv4 address")
+            return "", (iface.mac if iface else "")
+        self.trouble.ok("gateway IP")
+        return iface.ipv4, iface.mac
+
+    def _cpu(self) -> float | None:
+        now = self._read("CPU times", self.system.cpu_times)
+        if now is None:
+            return None
+        busy, total = now[0] - self._cpu_before[0], now[1] - self._cpu_before[1]
+        self._cpu_before = now
+        if total <= 0:
+            return None
+        return round(min(100.0, max(0.0, 100.0 * busy / total)), 1)
+
+    def collect(self) -> GatewayState:
+        cfg = self.cfg
+        ip, mac = self._interface()
+        sw = self._file_once("sw_version", cfg.sw_version_file, lambda t: t)
+        ext: dict = {"sw_version": sw or ""}
+        sdk = cfg.sdk_version or (cfg.sdk_version_file and self._file_once(
+            "sdk_version", cfg.sdk_version_file, str.strip))
+        if sdk:
+            ext["sdk_version"] = sdk
+        if mac and mac != "00:00:00:00:00:00":
+            ext["gateway_mac"] = mac
+        cpu = self._cpu()
+        if cpu is not None:
+            ext["cpu_usage"] = cpu
+        memory = self._read("memory", self.system.memory)
+        if memory and memory[0] > 0:
+            ext["memory_size"] = round(memory[0] / GB, 2)
+            ext["memory_usage"] = round((memory[0] - memory[1]) / memory[0], 2)
+        disk = self._read(f"disk {cfg.data_path}", lambda: self.system.disk(cfg.data_path),
+                          bounded=True)
+        if disk:
+            ext["disk_size"] = round(disk[0] / GB, 2)
+            ext["disk_free_size"] = round(disk[1] / GB, 2)
+        name = self._read("host name", self.system.hostname) or ""
+        return GatewayState(ip=ip, name=name, sn=self._serial(), dev_sno=cfg.dev_sno, ext=ext)

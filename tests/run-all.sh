@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install everything the test suite needs, then run all of it.
+# Usage: bash tests/run-all.sh [pytest arguments]
+# As root it installs the Debian packages of the real peers (GStreamer RTSP
+# server, sipp); otherwise it uses sudo when it can, or says what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(
+  python3-venv
+  python3-gi gir1.2-gst-rtsp-server-1.0
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
+  sip-tester
+)
+
+missing=()
+if command -v dpkg-query >/dev/null; then
+  for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then SUDO=(); elif command -v sudo >/dev/null; then SUDO=(sudo); else SUDO=(none); fi
+  if [ "${SUDO[0]:-}" = none ]; then
+    echo "run-all: missing Debian packages (install them as root): ${missing[*]}" >&2
+  else
+    echo "run-all: installing ${missing[*]}" >&2
+    "${SUDO[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
+exec .venv/bin/python -m pytest "$@"

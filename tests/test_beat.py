@@ -1,0 +1,90 @@
+import logging
+import threading
+import time
+
+from sereport.beat import BeatLoop
+
+
+class FakeTime:
+    """A monotonic clock and a stop event whose wait() moves the clock."""
+
+    def __init__(self, start=1000.0):
+        self.now = start
+        self._set = False
+
+    def clock(self):
+        return self.now
+
+    def is_set(self):
+        return self._set
+
+    def set(self):
+        self._set = True
+
+    def wait(self, seconds):
+        self.now += seconds
+        return self._set
+
+
+def run_loop(costs, interval=1.0):
+    """Run beats costing the given seconds each; return the times they started."""
+    fake = FakeTime()
+    started = []
+
+    def beat():
+        started.append(fake.now - 1000.0)
+        fake.now += costs[len(started) - 1]
+        if len(started) == len(costs):
+            fake.set()
+
+    loop = BeatLoop(beat, interval, fake, clock=fake.clock)
+    loop.run()
+    return started, loop
+
+
+def test_grid_does_not_drift_with_beat_cost():
+    started, loop = run_loop([0.3] * 10)
+    assert started == [float(k) for k in range(10)]
+    assert loop.skipped == 0
+
+
+def test_overrun_skips_slots_instead_of_bursting(caplog):
+    with caplog.at_level(logging.WARNING):
+        started, loop = run_loop([0.1, 2.5, 0.1, 0.1])
+    assert started == [0.0, 1.0, 4.0, 5.0]  # slots 2 and 3 skipped, no catch-up burst
+    assert loop.skipped == 2
+    assert "skipped 2 slot(s)" in caplog.records[0].getMessage()
+
+
+def test_beat_that_ends_exactly_on_the_next_slot_does_not_skip():
+    started, loop = run_loop([1.0, 0.0, 0.0])
+    assert started == [0.0, 1.0, 2.0] and loop.skipped == 0
+
+
+def test_failing_beat_does_not_stop_the_loop(caplog):
+    fake = FakeTime()
+    calls = []
+
+    def beat():
+        calls.append(fake.now)
+        if len(calls) == 3:
+            fake.set()
+        raise ValueError("boom")
+
+    with caplog.at_level(logging.ERROR):
+        BeatLoop(beat, 2.0, fake, clock=fake.clock).run()
+    assert len(calls) == 3
+    assert "beat 0 failed: ValueError" in caplog.records[0].getMessage()
+
+
+def test_stop_wakes_the_wait_at_once():
+    stop = threading.Event()
+    beats = []
+    loop = BeatLoop(lambda: beats.append(1), 3600.0, stop)
+    thread = threading.Thread(target=loop.run)
+    thread.start()
+    while not beats:
+        time.sleep(0.01)
+    stop.set()
+    thread.join(timeout=2)
+    assert not thread.is_alive() and beats == [1]

@@ -1,0 +1,220 @@
+import pytest
+
+from sereport import config
+from sereport.config import ConfigError
+
+LICENCE = "ZKZCPI000120190807142601"
+
+
+def problems(write_config, text):
+    with pytest.raises(ConfigError) as caught:
+        config.load(write_config(text))
+    return caught.value.problems
+
+
+def test_valid_file_with_every_key(write_config):
+    path = write_config(f"""
+        WEB_HEART_URL: http://10.0.0.5:9528/DeviceStatus
+        WEB_HEART_TIME: 7
+        dev_sno: {LICENCE}
+        formats: both
+        media_list_key: sub_devices
+        serial_number: SZCCKQRAIJBAH0002
+        serial_files: [/x/serial]
+        data_path: /mnt/data
+        sw_version_file: /etc/buildinfo
+        sdk_version_file: /etc/sdkver
+        sdk_version: 1.1.56d1e91
+        interface: eth0
+        http_timeout: 4
+        metrics_timeout: 0.5
+        send_url_credentials: true
+        devices:
+          - url: rtsp://192.168.1.100:554/ch2
+            name: door
+    """)
+    cfg = config.load(path)
+    assert cfg.urls == ("http://10.0.0.5:9528/DeviceStatus",)
+    assert cfg.interval == 7.0
+    assert cfg.dev_sno == LICENCE
+    assert cfg.formats == ("gateway", "media")
+    assert cfg.media_list_key == "sub_devices"
+    assert cfg.serial_number == "SZCCKQRAIJBAH0002"
+    assert cfg.serial_files == ("/x/serial",)
+    assert cfg.data_path == "/mnt/data"
+    assert (cfg.sw_version_file, cfg.sdk_version_file) == ("/etc/buildinfo", "/etc/sdkver")
+    assert cfg.sdk_version == "1.1.56d1e91"
+    assert cfg.interface == "eth0"
+    assert (cfg.http_timeout, cfg.metrics_timeout) == (4.0, 0.5)
+    assert cfg.send_url_credentials is True
+    assert [d.name for d in cfg.devices] == ["door"]
+
+
+def test_defaults(write_config):
+    cfg = config.load(write_config(f"dev_sno: {LICENCE}\n"))
+    assert cfg.urls == ()
+    assert cfg.interval == 5.0
+    assert cfg.formats == ("gateway",)
+    assert cfg.media_list_key == "media_devices"
+    assert cfg.data_path == "/data"
+    assert cfg.interface == ""
+    assert cfg.send_url_credentials is False
+    assert cfg.devices == ()
+
+
+def test_vendor_aliases(write_config):
+    cfg = config.load(write_config(f"""
+        dev_sno: {LICENCE}
+        MEDIA_DEVICE_MONITOR_URL: http://10.0.0.5/a
+        MEDIA_DEVICE_MONITOR_REPORT_PEROID: 3
+    """))
+    assert cfg.urls == ("http://10.0.0.5/a",)
+    assert cfg.interval == 3.0
+
+
+def test_alias_that_disagrees_is_refused(write_config):
+    found = problems(write_config, f"""
+        dev_sno: {LICENCE}
+        WEB_HEART_TIME: 5
+        MEDIA_DEVICE_MONITOR_REPORT_PEROID: 3
+    """)
+    assert len(found) == 1
+    assert "MEDIA_DEVICE_MONITOR_REPORT_PEROID: differs from WEB_HEART_TIME" in found[0]
+
+
+@pytest.mark.parametrize("value", [
+    "http://a/x,http://b:8080/y, https://c/z",
+    "[http://a/x, http://b:8080/y, https://c/z]",
+])
+def test_several_urls(write_config, value):
+    cfg = config.load(write_config(f"dev_sno: {LICENCE}\nWEB_HEART_URL: {value}\n"))
+    assert cfg.urls == ("http://a/x", "http://b:8080/y", "https://c/z")
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("WEB_HEART_TIME: abc", "WEB_HEART_TIME: 'abc' is not a number; allowed: seconds between beats, from 0.1 to 86400"),
+    ("WEB_HEART_TIME: 0", "WEB_HEART_TIME: 0 is out of range; allowed: seconds between beats, from 0.1 to 86400"),
+    ("WEB_HEART_TIME: true", "WEB_HEART_TIME: True is not a number"),
+    ("WEB_HEART_TIME: .nan", "WEB_HEART_TIME: nan is out of range"),
+    ("WEB_HEART_URL: ftp://x/y", "WEB_HEART_URL: 'ftp://x/y' is not an http:// or https:// URL with a host"),
+    ("WEB_HEART_URL: http://x:99999/y", "WEB_HEART_URL: 'http://x:99999/y' is not an http:// or https:// URL"),
+    ("WEB_HEART_URL: 'http://a/x,http://a/x'", "WEB_HEART_URL: 'http://a/x' is given twice"),
+    ("WEB_HEART_URL: {a: 1}", "WEB_HEART_URL: dict is not allowed; allowed: a URL, several separated by commas, or a list of URLs"),
+    ("formats: json", "formats: ['json'] is not allowed; allowed: gateway, media, both"),
+    ("formats: []", "formats: [] is not allowed"),
+    ("formats: [gateway, gateway]", "formats: ['gateway', 'gateway'] is not allowed"),
+    ("media_list_key: devices", "media_list_key: 'devices' is not allowed; allowed: media_devices, sub_devices"),
+    ("data_path: data", "data_path: 'data' is not an absolute path"),
+    ("sw_version_file: [a]", "sw_version_file: ['a'] is not a string"),
+    ("sdk_version: 1.10", 'sdk_version: 1.1 is not a string; allowed: text (put it in quotes: "1.1")'),
+    ("serial_files: [relative]", "serial_files: ['relative'] is not a list of absolute paths"),
+    ("interface: 'eth 0'", "interface: 'eth 0' is not an interface name"),
+    ("http_timeout: 0", "http_timeout: 0 is out of range; allowed: seconds for one POST"),
+    ("metrics_timeout: x", "metrics_timeout: 'x' is not a number"),
+    ("send_url_credentials: yes please", "send_url_credentials: 'yes please' is not a boolean; allowed: true, false"),
+    ("devices: {a: 1}", "devices: dict is not a list"),
+    ("WEB_HEART_TIMe: 5", "WEB_HEART_TIMe: unknown key; did you mean WEB_HEART_TIME?"),
+    ("colour: red", "colour: unknown key; see the README for the keys"),
+])
+def test_each_bad_value_is_named(write_config, line, expected):
+    path = write_config(f"dev_sno: {LICENCE}\n{line}\n")
+    found = problems(write_config, f"dev_sno: {LICENCE}\n{line}\n")
+    assert len(found) == 1, found
+    assert found[0].startswith(f"{path}: ")
+    assert expected in found[0]
+
+
+def test_every_problem_is_reported_at_once(write_config):
+    found = problems(write_config, "WEB_HEART_TIME: -1\nformats: x\ndata_path: rel\n")
+    keys = [p.split(": ")[1] for p in found]
+    assert keys == ["dev_sno", "WEB_HEART_TIME", "formats", "data_path"]
+
+
+def test_missing_licence_is_named(write_config):
+    assert "dev_sno: missing; allowed: the licence code" in problems(write_config, "WEB_HEART_TIME: 5\n")[0]
+
+
+def test_licence_value_is_not_echoed(write_config):
+    found = problems(write_config, "dev_sno: [SECRETLICENCE]\n")
+    assert "dev_sno: the value is not a string" in found[0]
+    assert "SECRETLICENCE" not in found[0]
+
+
+def test_url_password_is_not_echoed(write_config):
+    found = problems(write_config, f"dev_sno: {LICENCE}\nWEB_HEART_URL: ftp://u:hunter2@x/y?token=abc\n")
+    assert "hunter2" not in found[0] and "abc" not in found[0]
+    assert "ftp://u:***@x/y?token=***" in found[0]
+
+
+def test_yaml_syntax_error_names_line(write_config):
+    path = write_config(f"dev_sno: {LICENCE}\nWEB_HEART_TIME: [5\n")
+    found = problems(write_config, f"dev_sno: {LICENCE}\nWEB_HEART_TIME: [5\n")
+    assert found[0].startswith(f"{path}:3:") and "not valid YAML" in found[0]
+
+
+def test_duplicate_key_is_refused(write_config):
+    found = problems(write_config, f"dev_sno: {LICENCE}\nWEB_HEART_TIME: 5\nWEB_HEART_TIME: 6\n")
+    assert ":3:1: not valid YAML: key 'WEB_HEART_TIME' given twice" in found[0]
+
+
+def test_file_that_is_not_a_mapping(write_config):
+    assert "the file holds a list; allowed: a mapping" in problems(write_config, "- a\n- b\n")[0]
+
+
+def test_missing_file(tmp_path):
+    path = str(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    assert caught.value.problems == [f"{path}: cannot read: No such file or directory"]
+
+
+def test_not_utf8(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(b"dev_sno: \xff\xfe\n")
+    with pytest.raises(ConfigError) as caught:
+        config.load(str(path))
+    assert "not UTF-8 text" in caught.value.problems[0]
+
+
+def test_require_targets(write_config):
+    cfg = config.load(write_config(f"dev_sno: {LICENCE}\n"))
+    with pytest.raises(ConfigError) as caught:
+        config.require_targets(cfg)
+    assert "WEB_HEART_URL: not set" in caught.value.problems[0]
+
+
+def test_timeouts_stay_below_interval(write_config):
+    cfg = config.load(write_config(f"dev_sno: {LICENCE}\nWEB_HEART_TIME: 1\nhttp_timeout: 30\n"))
+    connect, read = cfg.timeouts
+    assert connect + read < cfg.interval
+    cfg = config.load(write_config(f"dev_sno: {LICENCE}\nWEB_HEART_TIME: 60\nhttp_timeout: 10\n"))
+    assert cfg.timeouts == (3.0, 7.0)
+
+
+def test_devices_duplicate_url_and_id(write_config):
+    found = problems(write_config, f"""
+        dev_sno: {LICENCE}
+        devices:
+          - {{name: a, url: "rtsp://1.2.3.4/x"}}
+          - {{name: b, url: "rtsp://1.2.3.4/x"}}
+          - {{name: c, url: "rtsp://1.2.3.5/x", id: 95274d2c-0941-4d96-b032-ab200f81362c}}
+          - {{name: d, url: "rtsp://1.2.3.6/x", id: 95274d2c-0941-4d96-b032-ab200f81362c}}
+    """)
+    assert len(found) == 2
+    assert "devices[1].url: 'rtsp://1.2.3.4/x' is already used by devices[0] (a)" in found[0]
+    assert "devices[3].id: '95274d2c-0941-4d96-b032-ab200f81362c' is already used by devices[2] (c)" in found[1]
+
+
+def test_resolve_path(monkeypatch):
+    monkeypatch.delenv("SEREPORT_CONFIG", raising=False)
+    assert config.resolve_path(None) == "/etc/sereport/sereport.yaml"
+    monkeypatch.setenv("SEREPORT_CONFIG", "/tmp/x.yaml")
+    assert config.resolve_path(None) == "/tmp/x.yaml"
+    assert config.resolve_path("/a.yaml") == "/a.yaml"
+
+
+def test_sample_config_is_valid():
+    from pathlib import Path
+    sample = Path(__file__).parent.parent / "etc/sereport/sereport.yaml"
+    cfg = config.load(str(sample))
+    assert cfg.urls == ("http://127.0.0.1:9528/DeviceStatus",)

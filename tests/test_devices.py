@@ -1,0 +1,71 @@
+import pytest
+
+from sereport.devices import infer_kind, ip_from_url, parse_device, stable_id
+
+
+@pytest.mark.parametrize("url, kind", [
+    ("rtsp://192.168.1.100:554/main/av_main", "rtsp"),
+    ("RTSPS://cam.local/x", "rtsp"),
+    ("gb28181://34020000001320000001@192.168.1.50:5060", "gb28181"),
+    ("gb28281://34020000001320000001@192.168.1.50", "gb28181"),  # the vendor's typo
+    ("/data/test.mp4", "file"),
+    ("192.168.1.22", "photo"),
+    ("192.168.1", None),
+    ("data/test.mp4", None),
+    ("http://x/y", None),
+])
+def test_infer_kind(url, kind):
+    assert infer_kind(url) == kind
+
+
+@pytest.mark.parametrize("url, kind, ip", [
+    ("rtsp://admin:pw@192.168.1.100:554/x", "rtsp", "192.168.1.100"),
+    ("gb28181://3402@192.168.1.50:5060", "gb28181", "192.168.1.50"),
+    ("/data/test.mp4", "file", "127.0.0.1"),
+    ("192.168.1.22", "photo", "192.168.1.22"),
+])
+def test_ip_from_url(url, kind, ip):
+    assert ip_from_url(url, kind) == ip
+
+
+def test_minimal_device_gets_inferred_fields():
+    device, problems = parse_device({"url": "rtsp://192.168.1.100/ch1"}, "devices[0]")
+    assert problems == []
+    assert device.type == "rtsp" and device.ip == "192.168.1.100"
+    assert device.ep_type == "2" and device.status == "offline"
+    assert device.id == stable_id("rtsp://192.168.1.100/ch1")  # the same on every start
+    assert (device.name, device.location, device.permission_id) == ("", "", "")
+
+
+def test_photo_device_defaults_to_snapshot_camera():
+    device, _ = parse_device({"url": "192.168.1.22"}, "d")
+    assert (device.type, device.ep_type, device.ip) == ("photo", "1", "192.168.1.22")
+
+
+def test_integer_ep_type_is_accepted_as_string():
+    device, _ = parse_device({"url": "192.168.1.22", "ep_type": 4}, "d")
+    assert device.ep_type == "4"
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ({}, "d.url: missing"),
+    ({"url": "ftp://x"}, "d.type: url 'ftp://x' implies no type; allowed: rtsp, gb28181, file, photo"),
+    ({"url": "rtsp://1.2.3.4/", "type": "usb"}, "d.type: type 'usb'; allowed: rtsp, gb28181, file, photo"),
+    ({"url": "rtsp:///nohost", "type": "rtsp"}, "d.ip: missing and url 'rtsp:///nohost' gives none"),
+    ({"url": "192.168.1.2", "ep_type": "9"}, "d.ep_type: '9' is not a device class"),
+    ({"url": "192.168.1.2", "status": "up"}, "d.status: 'up'; allowed: online, offline"),
+    ({"url": "192.168.1.2", "id": "cam-1"}, "d.id: 'cam-1' is not a UUID"),
+    ({"url": "192.168.1.2", "name": ["a"]}, "d.name: ['a'] is not a string"),
+    ({"url": "192.168.1.2", "colour": "red"}, "d.colour: unknown key"),
+    ("rtsp://x", "d: str is not a mapping"),
+])
+def test_bad_devices_are_named(raw, expected):
+    device, problems = parse_device(raw, "d")
+    assert device is None
+    assert len(problems) == 1, problems
+    assert problems[0].startswith(expected)
+
+
+def test_password_never_in_problem():
+    _, problems = parse_device({"url": "rtsp://admin:s3cret@/x"}, "d")
+    assert problems and not any("s3cret" in p for p in problems)

@@ -1,0 +1,22 @@
+import pytest
+
+from sereport.redact import redact_url, strip_credentials
+
+
+@pytest.mark.parametrize("url, shown", [
+    ("rtsp://admin:pa:ss@192.168.1.100:554/x", "rtsp://admin:***@192.168.1.100:554/x"),
+    ("rtsp://admin@192.168.1.100/x", "rtsp://admin@192.168.1.100/x"),
+    ("http://p/DeviceStatus?token=abc&x=1", "http://p/DeviceStatus?token=***&x=***"),
+    ("rtsp://u:p%40ss@[fe80::1]:554/x", "rtsp://u:***@[fe80::1]:554/x"),
+    ("http://plain/x", "http://plain/x"),
+    ("/data/test.mp4", "/data/test.mp4"),
+    ("http://[::1", "***"),  # unparseable: masked whole
+])
+def test_redact_url(url, shown):
+    assert redact_url(url) == shown
+
+
+def test_strip_credentials():
+    assert strip_credentials("rtsp://a:b@10.0.0.1:554/ch?x=1") == "rtsp://10.0.0.1:554/ch?x=1"
+    assert strip_credentials("rtsp://10.0.0.1/ch") == "rtsp://10.0.0.1/ch"
+    assert strip_credentials("192.168.1.22") == "192.168.1.22"
