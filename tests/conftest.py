@@ -25,3 +25,22 @@ def sink():
     server = HttpSink()
     yield server
     server.close()
+
+
+@pytest.fixture
+def spawn():
+    """Start a sereport subprocess that is killed at teardown, even if the test failed."""
+    import procs
+
+    started = []
+
+    def start(*args, **kwargs):
+        proc = procs.start(*args, **kwargs)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()

@@ -4,35 +4,30 @@ import json
 import signal
 
 from peers import refused_port
-from procs import start, stop, wait_for
+from procs import stop, wait_for
 
 LICENCE = "ZKZCPI000120190807142601"
 
 
-def test_run_beats_on_the_grid_into_the_receiver(write_config, tmp_path):
+def test_run_beats_on_the_grid_into_the_receiver(write_config, tmp_path, spawn):
     port = refused_port()
     beats = tmp_path / "beats.jsonl"
-    receiver = start("receive", "--port", str(port), "--json-log", str(beats))
-    reporter = None
-    try:
-        wait_for(lambda: receiver.poll() is None and _listening(port))
-        path = write_config(f"""
-            WEB_HEART_URL: http://127.0.0.1:{port}/DeviceStatus
-            WEB_HEART_TIME: 1
-            dev_sno: {LICENCE}
-            formats: both
-            devices:
-              - {{url: "rtsp://192.168.1.101:554/ch2", status: online}}
-        """)
-        reporter = start("--config", path, "run")
-        lines = wait_for(lambda: _lines(beats) if len(_lines(beats)) >= 8 else None, timeout=15)
-        code, _out, err = stop(reporter)
-        assert code == 0, err
-        assert "SIGTERM received: stopping" in err
-    finally:
-        if reporter and reporter.poll() is None:
-            reporter.kill()
-        rcode, rout, _ = stop(receiver)
+    receiver = spawn("receive", "--port", str(port), "--json-log", str(beats))
+    wait_for(lambda: receiver.poll() is None and _listening(port))
+    path = write_config(f"""
+        WEB_HEART_URL: http://127.0.0.1:{port}/DeviceStatus
+        WEB_HEART_TIME: 1
+        dev_sno: {LICENCE}
+        formats: both
+        devices:
+          - {{url: "rtsp://192.168.1.101:554/ch2", status: online}}
+    """)
+    reporter = spawn("--config", path, "run")
+    lines = wait_for(lambda: _lines(beats) if len(_lines(beats)) >= 8 else None, timeout=15)
+    code, _out, err = stop(reporter)
+    assert code == 0, err
+    assert "SIGTERM received: stopping" in err
+    rcode, rout, _ = stop(receiver)
     assert rcode == 0
     gateways = [e for e in lines if "dev_sno" in e["body"]]
     medias = [e for e in lines if "mq_license_key" in e["body"]]
@@ -62,12 +57,12 @@ def _listening(port):
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def test_sigint_stops_run_and_receive(write_config, tmp_path):
+def test_sigint_stops_run_and_receive(write_config, tmp_path, spawn):
     port = refused_port()
     beats = tmp_path / "beats.jsonl"
-    receiver = start("receive", "--port", str(port), "--json-log", str(beats))
+    receiver = spawn("receive", "--port", str(port), "--json-log", str(beats))
     wait_for(lambda: _listening(port))
-    reporter = start("--config", write_config(
+    reporter = spawn("--config", write_config(
         f"dev_sno: {LICENCE}\nWEB_HEART_URL: http://127.0.0.1:{port}/x\nWEB_HEART_TIME: 60\n"), "run")
     wait_for(lambda: _lines(beats))  # both are up and past start-up
     for proc in (reporter, receiver):
