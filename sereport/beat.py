@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 
 class BeatLoop:
     def __init__(self, beat: Callable[[], object], interval: float, stop: threading.Event,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, name: str = "beat"):
+        self.name = name
         self.beat = beat
         self.interval = interval
         self.stop = stop
@@ -34,16 +35,17 @@ class BeatLoop:
             try:
                 self.beat()
             except Exception as exc:  # a bug; the loop must go on
-                log.error("beat %d failed: %s (please report this)", slot, type(exc).__name__)
+                log.error("%s %d failed: %s (please report this)", self.name, slot,
+                          type(exc).__name__)
                 log.debug("beat failure", exc_info=True)
             now = self.clock()
             following = max(slot + 1, math.ceil((now - start) / self.interval))
             if following > slot + 1:
                 missed = following - slot - 1
                 self.skipped += missed
-                log.warning("beat %d took %.3fs, longer than the %gs interval: "
-                            "skipped %d slot(s)", slot, now - start - slot * self.interval,
-                            self.interval, missed)
+                log.warning("%s %d took %.3fs, longer than the %gs interval: "
+                            "skipped %d slot(s)", self.name, slot,
+                            now - start - slot * self.interval, self.interval, missed)
             slot = following
             due = start + slot * self.interval
             while not self.stop.is_set():

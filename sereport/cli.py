@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 
-from sereport import __version__, config, logs
+from sereport import __version__, config, device_commands, logs
 
 EX_CONFIG = 78  # sysexits.h: configuration error
 log = logging.getLogger("sereport")
@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="send one beat and exit 0 only if every target accepted it")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("run", help="run the reporter daemon (the default)")
+    device_commands.add_parser(commands)
     receive = commands.add_parser("receive", help="run a heartbeat receiver to watch boxes")
     receive.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     receive.add_argument("--port", type=int, default=9528, help="port to listen on (default: 9528)")
@@ -55,8 +56,12 @@ def _dry_run(cfg: config.Config) -> int:
     from sereport.reporter import Reporter
 
     reporter = Reporter(cfg)
-    for _fmt, doc in reporter.documents():
-        print(json.dumps(doc, ensure_ascii=False, indent=2))
+    try:
+        reporter.monitor.cycle()  # so the states printed are real
+        for _fmt, doc in reporter.documents():
+            print(json.dumps(doc, ensure_ascii=False, indent=2))
+    finally:
+        reporter.close()
     return 0
 
 
@@ -65,6 +70,7 @@ def _once(cfg: config.Config) -> int:
 
     reporter = Reporter(cfg)
     try:
+        reporter.monitor.cycle()  # so the states sent are real
         results = reporter.beat()
     finally:
         reporter.close()
@@ -79,14 +85,25 @@ def _run(cfg: config.Config) -> int:
 
     stop = _stop_on_signals()
     reporter = Reporter(cfg)
-    loop = BeatLoop(reporter.beat, cfg.interval, stop)
-    log.info("sereport %s: %s report(s) every %gs to %d target(s)", __version__,
-             "+".join(cfg.formats), cfg.interval, len(cfg.urls))
-    worker = threading.Thread(target=loop.run, name="beat", daemon=True)
-    worker.start()
-    while not stop.wait(1.0) and worker.is_alive():
+    devices = len(reporter.registry.devices())
+    log.info("sereport %s: %s report(s) every %gs to %d target(s), %d device(s) probed every %gs",
+             __version__, "+".join(cfg.formats), cfg.interval, len(cfg.urls), devices,
+             cfg.probe_every)
+    probing = BeatLoop(reporter.monitor.cycle, cfg.probe_every, stop, name="probe cycle")
+    workers = [threading.Thread(target=probing.run, name="probe", daemon=True)]
+    workers[0].start()
+    # The first beat waits for the first probe cycle (one probe timeout at most), so a
+    # restart does not report every device offline; later beats never wait for probes.
+    if devices:
+        reporter.monitor.first_cycle.wait(cfg.probe_timeout + 0.5)
+    beating = BeatLoop(reporter.beat, cfg.interval, stop)
+    workers.append(threading.Thread(target=beating.run, name="beat", daemon=True))
+    workers[1].start()
+    while not stop.wait(1.0) and all(w.is_alive() for w in workers):
         pass
-    worker.join(timeout=1.5)  # a POST in flight is abandoned, not waited for
+    stop.set()
+    for worker in workers:  # a POST or probe in flight is abandoned, not waited for
+        worker.join(timeout=0.75)
     reporter.close()
     log.info("stopped after %d beat(s)", reporter.beats)
     return 0
@@ -102,12 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     path = config.resolve_path(args.config)
     try:
         cfg = config.load(path)
-        if not args.dry_run:
+        if not args.dry_run and args.command != "devices":
             config.require_targets(cfg)
     except config.ConfigError as exc:
         for problem in exc.problems:
             print(f"sereport: {problem}", file=sys.stderr)
         return EX_CONFIG
+    if args.command == "devices":
+        return device_commands.run(args, cfg)
     if args.dry_run:
         return _dry_run(cfg)
     if args.once:

@@ -50,7 +50,30 @@ class Config:
     http_timeout: float = 10.0
     metrics_timeout: float = 2.0
     send_url_credentials: bool = False
+    state_dir: str = "/var/lib/sereport"
+    runtime_dir: str = "/run/sereport"
+    probe_interval: float = 0.0  # 0 = every beat interval
+    probe_timeout: float = 3.0
+    probe_connect_timeout: float = 2.0
+    probe_concurrency: int = 512
+    offline_after: int = 2
+    online_after: int = 1
+    photo_port: int = 80
+    photo_seen_dir: str = ""  # '' = <runtime_dir>/photo-seen
+    photo_fresh: float = 60.0
     devices: tuple[Device, ...] = field(default=())
+
+    @property
+    def probe_every(self) -> float:
+        return self.probe_interval or self.interval
+
+    @property
+    def registry_path(self) -> str:
+        return os.path.join(self.state_dir, "devices.json")
+
+    @property
+    def photo_dir(self) -> str:
+        return self.photo_seen_dir or os.path.join(self.runtime_dir, "photo-seen")
 
     @property
     def timeouts(self) -> tuple[float, float]:
@@ -139,6 +162,14 @@ class _Checker:
             self.bad(key, f"{value!r} is out of range; {allowed}")
             return default
         return float(value)
+
+    def integer(self, key: str, default: int, low: int, high: int, what: str) -> int:
+        value = self.raw.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.bad(key, f"{value!r} is not allowed; allowed: {what}, a whole number "
+                          f"from {low} to {high}")
+            return default
+        return value
 
     def flag(self, key: str, default: bool) -> bool:
         value = self.raw.get(key, default)
@@ -317,8 +348,32 @@ def from_mapping(raw: dict, path: str) -> Config:
         metrics_timeout=checker.number("metrics_timeout", 2, 0.01, 60,
                                        "seconds one gateway reading may take"),
         send_url_credentials=checker.flag("send_url_credentials", False),
+        state_dir=checker.path_("state_dir", "/var/lib/sereport"),
+        runtime_dir=checker.path_("runtime_dir", "/run/sereport"),
+        probe_interval=checker.number("probe_interval", 0, 0, 86400,
+                                      "seconds between probe cycles, 0 for every beat"),
+        probe_timeout=checker.number("probe_timeout", 3, 0.05, 600, "seconds one probe may take"),
+        probe_connect_timeout=checker.number("probe_connect_timeout", 2, 0.05, 600,
+                                             "seconds a probe may wait for a connection"),
+        probe_concurrency=checker.integer("probe_concurrency", 512, 1, 10000,
+                                          "probes at the same time"),
+        offline_after=checker.integer("offline_after", 2, 1, 100,
+                                      "failed probes in a row before a device is offline"),
+        online_after=checker.integer("online_after", 1, 1, 100,
+                                     "good probes in a row before a device is online again"),
+        photo_port=checker.integer("photo_port", 80, 1, 65535, "the TCP port photo devices answer on"),
+        photo_seen_dir=checker.path_("photo_seen_dir", "", optional=True),
+        photo_fresh=checker.number("photo_fresh", 60, 1, 86400,
+                                   "seconds a picture keeps a photo device online"),
         devices=_devices(checker),
     )
+    if 0 < cfg.probe_interval < 0.1:
+        checker.bad("probe_interval", f"{cfg.probe_interval:g} is out of range; allowed: 0 for "
+                                      "every beat, or 0.1 to 86400 seconds")
+    if cfg.probe_connect_timeout > cfg.probe_timeout:
+        checker.bad("probe_connect_timeout", f"{cfg.probe_connect_timeout:g} is longer than "
+                                             f"probe_timeout {cfg.probe_timeout:g}; allowed: at "
+                                             "most probe_timeout")
     if checker.problems:
         raise ConfigError(checker.problems)
     return cfg

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
 from sereport.redact import redact_url
@@ -21,8 +21,11 @@ STATUSES = ("online", "offline")
 # 3 IPC dynamic, 4 access control.  A photo-push device is a snapshot camera
 # unless told otherwise; a stream is a static IPC.
 DEFAULT_EP_TYPE = {"photo": "1", "rtsp": "2", "gb28181": "2", "file": "2"}
-FIELDS = ("id", "name", "url", "type", "ip", "location", "ep_type",
-          "permission_id", "status")
+# How each kind is probed unless the device says otherwise (module names in sereport.probes).
+DEFAULT_PROBE = {"rtsp": "rtsp", "gb28181": "sip", "file": "file", "photo": "photo"}
+PROBES = ("rtsp", "onvif", "sip", "photo", "file", "tcp", "none")
+FIELDS = ("id", "name", "url", "type", "ip", "location", "ep_type", "permission_id",
+          "status", "probe", "probe_port", "username", "password")
 
 
 @dataclass(frozen=True)
@@ -35,7 +38,32 @@ class Device:
     location: str
     ep_type: str
     permission_id: str
-    status: str = "offline"
+    status: str = "offline"  # reported as is only with probe: none
+    probe: str = ""  # '' = DEFAULT_PROBE[type]
+    probe_port: int = 0  # 0 = the probe's default
+    username: str = ""
+    password: str = field(default="", repr=False)
+
+    @property
+    def probe_kind(self) -> str:
+        return self.probe or DEFAULT_PROBE[self.type]
+
+    @property
+    def shown(self) -> str:
+        """Name and URL as a log line may show them."""
+        where = redact_url(self.url)
+        return f"{self.name} ({where})" if self.name else where
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def public(self) -> dict:
+        """The record as output may show it: URL redacted, password masked."""
+        record = self.to_dict()
+        record["url"] = redact_url(self.url)
+        if self.password:
+            record["password"] = "***"
+        return record
 
 
 def is_ipv4(text: str) -> bool:
@@ -91,7 +119,8 @@ def parse_device(raw: object, where: str) -> tuple[Device | None, list[str]]:
         if value is None:
             value = default
         if isinstance(value, bool) or not isinstance(value, (str, int)):
-            problems.append(f"{where}.{key}: {value!r} is not a string")
+            shown = "the value" if key == "password" else repr(value)
+            problems.append(f"{where}.{key}: {shown} is not a string")
             return default
         return str(value).strip()
 
@@ -128,7 +157,23 @@ def parse_device(raw: object, where: str) -> tuple[Device | None, list[str]]:
     status = text("status", "offline")
     if status not in STATUSES:
         problems.append(f"{where}.status: {status!r}; allowed: online, offline")
+    probe = text("probe")
+    if probe and probe not in PROBES:
+        problems.append(f"{where}.probe: {probe!r}; allowed: {', '.join(PROBES)}")
+    elif probe == "rtsp" and kind != "rtsp" or probe == "file" and kind != "file":
+        problems.append(f"{where}.probe: {probe!r} does not fit a {kind or 'device'} url; "
+                        f"allowed: {probe} only for {probe} devices")
+    elif probe not in ("", "file", "none") and kind == "file":
+        problems.append(f"{where}.probe: {probe!r} needs a network device; allowed for a "
+                        "local file: file, none")
+    port = raw.get("probe_port", 0)
+    if port in (None, ""):
+        port = 0
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        problems.append(f"{where}.probe_port: {port!r} is not a port; allowed: 1 to 65535")
+        port = 0
+    credentials = {"username": text("username"), "password": text("password")}
     if problems:
         return None, problems
-    return Device(id=dev_id, url=url, type=kind, ip=ip, ep_type=ep_type,
-                  status=status, **values), []
+    return Device(id=dev_id, url=url, type=kind, ip=ip, ep_type=ep_type, status=status,
+                  probe=probe, probe_port=port, **values, **credentials), []

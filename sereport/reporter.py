@@ -7,7 +7,9 @@ import logging
 from sereport.config import Config
 from sereport.delivery import Result, Sender
 from sereport.gateway import Gateway
+from sereport.monitor import Monitor
 from sereport.payload import documents
+from sereport.registry import Registry
 from sereport.system import System
 
 log = logging.getLogger(__name__)
@@ -16,6 +18,8 @@ log = logging.getLogger(__name__)
 class Reporter:
     def __init__(self, cfg: Config, system: System | None = None):
         self.cfg = cfg
+        self.registry = Registry(cfg.registry_path, cfg.devices, cfg.path)
+        self.monitor = Monitor(cfg, self.registry)
         self.gateway = Gateway(cfg, system)
         self.sender = Sender(cfg.timeouts)
         self.beats = 0
@@ -23,7 +27,7 @@ class Reporter:
 
     def documents(self) -> list[tuple[str, dict]]:
         state = self.gateway.collect()
-        devices = [(device, device.status) for device in self.cfg.devices]
+        devices = self.monitor.statuses(self.registry.devices())
         return documents(self.cfg, state, devices)
 
     def beat(self) -> list[Result]:
@@ -50,3 +54,4 @@ class Reporter:
 
     def close(self) -> None:
         self.sender.close()
+        self.monitor.close()

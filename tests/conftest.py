@@ -3,9 +3,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent / "guard"))
 
+import sitecustomize  # noqa: E402,F401 - the no-traffic-off-loopback guard, in this process too
 from peers import HttpSink  # noqa: E402
 
 MINIMAL = "dev_sno: ZKZCPI000120190807142601\nWEB_HEART_URL: http://127.0.0.1:9/DeviceStatus\n"
@@ -13,9 +16,18 @@ MINIMAL = "dev_sno: ZKZCPI000120190807142601\nWEB_HEART_URL: http://127.0.0.1:9/
 
 @pytest.fixture
 def write_config(tmp_path):
+    """Write a config file; state and runtime files go under tmp_path unless it says."""
     def write(text: str = MINIMAL, name: str = "sereport.yaml") -> str:
+        text = textwrap.dedent(text)
+        try:
+            isolate = isinstance(yaml.safe_load(text) or {}, dict)
+        except yaml.YAMLError:
+            isolate = False  # a test of broken YAML: leave it as it is
+        for key in ("state_dir", "runtime_dir"):
+            if isolate and f"{key}:" not in text:
+                text += f"\n{key}: {tmp_path / key}\n"
         path = tmp_path / name
-        path.write_text(textwrap.dedent(text), encoding="utf-8")
+        path.write_text(text, encoding="utf-8")
         return str(path)
     return write
 

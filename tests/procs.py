@@ -19,10 +19,15 @@ def command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "sereport"]
 
 
+GUARD = str(Path(__file__).parent / "guard")
+
+
 def env() -> dict:
+    """The environment for a sereport subprocess: no systemd, and the loopback guard."""
     clean = dict(os.environ)
     for key in ("NOTIFY_SOCKET", "JOURNAL_STREAM", "SEREPORT_CONFIG"):
         clean.pop(key, None)
+    clean["PYTHONPATH"] = os.pathsep.join(filter(None, [GUARD, clean.get("PYTHONPATH")]))
     return clean
 
 

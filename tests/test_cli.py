@@ -31,16 +31,16 @@ def test_dry_run_prints_one_document_per_format_without_network(write_config):
         WEB_HEART_URL: http://127.0.0.1:{refused_port()}/DeviceStatus
         data_path: /
         devices:
-          - {{url: "rtsp://u:p@10.1.2.3/ch1", name: cam, status: online}}
+          - {{url: "rtsp://u:p@127.0.0.3:9/ch1", name: cam, status: online}}
     """)
     done = run("--config", path, "--dry-run")
     assert done.returncode == 0, done.stderr
     gateway, media = decode_all(done.stdout)
     assert gateway["dev_sno"] == LICENCE and gateway["gateway_status"] == "online"
-    assert gateway["sub_devices"][0]["ep_id"] == f"{LICENCE}__10.1.2.3"
+    assert gateway["sub_devices"][0]["ep_id"] == f"{LICENCE}__127.0.0.3"
     assert "disk_size" in gateway["gateway_ext_data"]
     assert media["mq_license_key"] == LICENCE
-    assert media["media_devices"][0]["media_device_url"] == "rtsp://10.1.2.3/ch1"
+    assert media["media_devices"][0]["media_device_url"] == "rtsp://127.0.0.3:9/ch1"
     assert done.stdout.startswith("{\n  ")  # pretty-printed
     assert "p@" not in done.stdout + done.stderr
 

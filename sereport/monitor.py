@@ -1,0 +1,180 @@
+"""Device liveness: probe cycles on their own cadence beside the beat.
+
+A cycle probes every device at once (asyncio, at most probe_concurrency
+sockets open), each within the probe timeout, so a cycle with hundreds of
+dead devices ends in about one timeout.  Hysteresis turns probe outcomes
+into the reported status: a device goes offline after ``offline_after``
+failed probes in a row and back online after ``online_after`` good ones;
+its first probe sets it directly.  The beat reads the latest states and
+never waits for a cycle in flight.  After each cycle the states are written
+to ``<runtime_dir>/status.json`` for ``sereport devices list/show``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import resource
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, replace
+
+from sereport import probes
+from sereport.config import Config
+from sereport.devices import Device
+from sereport.registry import Registry
+
+log = logging.getLogger(__name__)
+STATUS_FILE = "status.json"
+
+
+@dataclass(frozen=True)
+class DeviceState:
+    status: str = "offline"
+    reason: str = "not_probed"
+    detail: str = ""
+    checked_at: float = 0.0  # wall clock of the last probe, 0 before the first
+    duration: float = 0.0  # seconds the last probe took
+    fails: int = 0  # failed probes in a row
+    successes: int = 0  # good probes in a row
+
+    @property
+    def probed(self) -> bool:
+        return self.checked_at > 0
+
+
+def settle(state: DeviceState, outcome: probes.Outcome, cfg: Config, now: float,
+           duration: float) -> DeviceState:
+    """The state after one probe outcome, hysteresis applied."""
+    fails = 0 if outcome.ok else state.fails + 1
+    successes = state.successes + 1 if outcome.ok else 0
+    status = state.status
+    if not state.probed:
+        status = "online" if outcome.ok else "offline"
+    elif outcome.ok and successes >= cfg.online_after:
+        status = "online"
+    elif not outcome.ok and fails >= cfg.offline_after:
+        status = "offline"
+    return DeviceState(status, outcome.reason, outcome.detail, now, duration, fails, successes)
+
+
+def settings_of(cfg: Config) -> probes.Settings:
+    return probes.Settings(timeout=cfg.probe_timeout, connect_timeout=cfg.probe_connect_timeout,
+                           photo_port=cfg.photo_port, photo_dir=cfg.photo_dir,
+                           photo_fresh=cfg.photo_fresh)
+
+
+def raise_open_file_limit(wanted: int) -> None:
+    """Let probe_concurrency sockets be open at once, if the hard limit allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+class Monitor:
+    def __init__(self, cfg: Config, registry: Registry):
+        self.registry = registry
+        self._states: dict[str, DeviceState] = {}
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.first_cycle = threading.Event()
+        self.cycles = 0
+        self.last_cycle_seconds = 0.0
+        self._status_error = ""
+        self.reconfigure(cfg)
+
+    def reconfigure(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.settings = settings_of(cfg)
+        raise_open_file_limit(cfg.probe_concurrency + 64)
+
+    def states(self) -> dict[str, DeviceState]:
+        with self._lock:
+            return dict(self._states)
+
+    def statuses(self, devices: tuple[Device, ...]) -> list[tuple[Device, str]]:
+        """(device, status) for the payload; unprobed devices are offline."""
+        states = self.states()
+        return [(d, states.get(d.id, DeviceState()).status) for d in devices]
+
+    async def _probe_all(self, devices: tuple[Device, ...]):
+        gate = asyncio.Semaphore(self.cfg.probe_concurrency)
+
+        async def one(device: Device):
+            async with gate:
+                started = time.monotonic()
+                outcome = await probes.run(device, self.settings)
+                return device, outcome, time.monotonic() - started
+
+        return await asyncio.gather(*(one(d) for d in devices))
+
+    def cycle(self) -> dict[str, DeviceState]:
+        """Probe every device once and settle their states; returns them."""
+        devices = self.registry.devices()
+        started = time.monotonic()
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        results = self._loop.run_until_complete(self._probe_all(devices)) if devices else []
+        now = time.time()
+        with self._lock:
+            old = self._states
+            new = {}
+            for device, outcome, duration in results:
+                before = old.get(device.id, DeviceState())
+                after = settle(before, outcome, self.cfg, now, duration)
+                new[device.id] = after
+                self._log_change(device, before, after)
+            self._states = new
+        self.cycles += 1
+        self.last_cycle_seconds = time.monotonic() - started
+        self._write_status(devices, new)
+        self.first_cycle.set()
+        return new
+
+    @staticmethod
+    def _log_change(device: Device, before: DeviceState, after: DeviceState) -> None:
+        what = f"{after.reason}" + (f": {after.detail}" if after.detail else "")
+        if not before.probed:
+            log.info("device %s is %s (%s)", device.shown, after.status, what)
+        elif before.status != after.status:
+            log.warning("device %s is now %s (%s)", device.shown, after.status, what)
+        elif before.reason != after.reason:
+            log.info("device %s is still %s (%s)", device.shown, after.status, what)
+
+    def _write_status(self, devices: tuple[Device, ...], states: dict[str, DeviceState]) -> None:
+        data = {d.id: {**asdict(states[d.id]), "probe": d.probe_kind}
+                for d in devices if d.id in states}
+        directory = self.cfg.runtime_dir
+        try:
+            os.makedirs(directory, exist_ok=True)
+            fd, temp = tempfile.mkstemp(prefix=".status.", dir=directory)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(data, handle)
+            os.replace(temp, os.path.join(directory, STATUS_FILE))
+        except OSError as exc:
+            message = f"{directory}: {exc.strerror}"
+            if message != self._status_error:
+                self._status_error = message
+                log.warning("cannot write the device status file in %s (devices list/show will "
+                            "not show probe results)", message)
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
+
+
+def read_status(cfg: Config) -> dict[str, DeviceState]:
+    """The states a running daemon last wrote, {} when there are none."""
+    try:
+        with open(os.path.join(cfg.runtime_dir, STATUS_FILE), encoding="utf-8") as handle:
+            data = json.load(handle)
+    except (OSError, ValueError):
+        return {}
+    fields = set(DeviceState.__dataclass_fields__)
+    return {key: replace(DeviceState(), **{k: v for k, v in value.items() if k in fields})
+            for key, value in data.items() if isinstance(value, dict)}

@@ -1,0 +1,42 @@
+"""file: a local video file exists, is a regular readable file, and is not empty.
+
+The check runs in a small thread pool of its own, so a file on a stuck mount
+costs the probe timeout and cannot starve other probes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from concurrent.futures import ThreadPoolExecutor
+
+from sereport.probes import Outcome, Settings
+
+_pool: ThreadPoolExecutor | None = None
+
+
+def check(path: str) -> Outcome:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return Outcome(False, "missing_file", "no such file")
+    except PermissionError:
+        return Outcome(False, "unreadable", "permission denied")
+    if not stat.S_ISREG(st.st_mode):
+        return Outcome(False, "not_a_file", "not a regular file")
+    if st.st_size == 0:
+        return Outcome(False, "empty_file", "size 0")
+    try:
+        with open(path, "rb") as handle:
+            handle.read(1)
+    except OSError as exc:
+        return Outcome(False, "unreadable", exc.strerror or "cannot read")
+    return Outcome(True, "ok", f"{st.st_size} bytes")
+
+
+async def probe(device, settings: Settings) -> Outcome:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="file-probe")
+    return await asyncio.get_running_loop().run_in_executor(_pool, check, device.url)

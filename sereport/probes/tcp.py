@@ -1,0 +1,28 @@
+"""tcp: the device accepts a TCP connection on a port."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from sereport.probes import Outcome, Settings, close, connect
+
+DEFAULT_PORT = {"rtsp": 554, "gb28181": 5060}
+
+
+def port_of(device, settings: Settings) -> int:
+    if device.probe_port:
+        return device.probe_port
+    if device.type == "photo":
+        return settings.photo_port
+    try:
+        port = urlsplit(device.url).port
+    except ValueError:
+        port = None
+    return port or DEFAULT_PORT.get(device.type, 80)
+
+
+async def probe(device, settings: Settings) -> Outcome:
+    port = port_of(device, settings)
+    _reader, writer = await connect(device.ip, port, settings)
+    close(writer)
+    return Outcome(True, "ok", f"TCP {port} open")

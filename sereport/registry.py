@@ -1,0 +1,197 @@
+"""The persisted registry of attached devices.
+
+Devices live in ``<state_dir>/devices.json``, written atomically (temp file,
+fsync, rename, fsync of the directory) under an exclusive lock, so a crash
+mid-write leaves the old registry whole and two writers never interleave.
+The config file's ``devices:`` list is read as a seed: those devices are
+always there, and are changed in the config file, not here.  URL and id are
+unique across both.  A running daemon notices a changed file by its stat
+signature and reloads it; a registry file that does not validate is
+refused whole (the daemon keeps the last good one).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+import tempfile
+import threading
+import uuid
+from contextlib import contextmanager
+
+from sereport.devices import Device, parse_device
+from sereport.redact import redact_url
+
+log = logging.getLogger(__name__)
+FORMAT_VERSION = 1
+
+
+class RegistryError(Exception):
+    """A registry change refused, or a registry file that cannot be used."""
+
+
+def _signature(path: str):
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+class Registry:
+    def __init__(self, path: str, seed: tuple[Device, ...] = (), seed_source: str = "the config"):
+        self.path = path
+        self.seed = seed
+        self.seed_source = seed_source
+        self._signature: object = "never read"
+        self._stored: tuple[Device, ...] = ()
+        self._last_error = ""
+        self._lock = threading.Lock()  # the monitor and the beat both read
+
+    # --- reading -----------------------------------------------------------
+
+    def _read(self) -> tuple[Device, ...]:
+        """The stored devices, validated; RegistryError names what is wrong."""
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except FileNotFoundError:
+            return ()
+        except OSError as exc:
+            raise RegistryError(f"{self.path}: cannot read: {exc.strerror}") from None
+        except ValueError as exc:
+            raise RegistryError(f"{self.path}: not a valid registry file: {exc}") from None
+        items = data.get("devices") if isinstance(data, dict) else None
+        if not isinstance(items, list):
+            raise RegistryError(f"{self.path}: not a valid registry file: no \"devices\" list")
+        devices, problems = [], []
+        for i, raw in enumerate(items):
+            device, found = parse_device(raw, f"{self.path}: devices[{i}]")
+            problems.extend(found)
+            if device is not None:
+                devices.append(device)
+        problems.extend(self._conflicts(devices))
+        if problems:
+            raise RegistryError("; ".join(problems))
+        return tuple(devices)
+
+    def _conflicts(self, stored: list[Device]) -> list[str]:
+        problems, seen = [], {}
+        for device in list(self.seed) + stored:
+            for attr in ("url", "id"):
+                value = getattr(device, attr)
+                other = seen.get((attr, value))
+                if other is not None:
+                    problems.append(f"{self.path}: device {device.shown}: {attr} already used by "
+                                    f"{other}")
+                seen[(attr, value)] = device.shown
+        return problems
+
+    def devices(self) -> tuple[Device, ...]:
+        """Seed and stored devices; the file is re-read only when it changed.
+
+        A file that does not validate is logged once and the last good
+        devices are kept.
+        """
+        with self._lock:
+            return self._devices()
+
+    def _devices(self) -> tuple[Device, ...]:
+        signature = _signature(self.path)
+        if signature != self._signature:
+            try:
+                self._stored = self._read()
+            except RegistryError as exc:
+                if str(exc) != self._last_error:
+                    self._last_error = str(exc)
+                    log.error("%s; keeping the %d device(s) read before", exc, len(self._stored))
+            else:
+                if self._signature != "never read":
+                    log.info("device registry changed: %d device(s)", len(self._stored))
+                self._last_error = ""
+            self._signature = signature
+        return self.seed + self._stored
+
+    def load(self) -> tuple[Device, ...]:
+        """Seed and stored devices read afresh; RegistryError for a broken file."""
+        return self.seed + self._read()
+
+    def find(self, key: str) -> Device:
+        """A device by id or URL; RegistryError when there is none."""
+        for device in self.load():
+            if key in (device.id, device.url):
+                return device
+        raise RegistryError(f"no device with id or url {redact_url(key)!r}")
+
+    def source_of(self, device: Device) -> str:
+        return self.seed_source if device in self.seed else self.path
+
+    # --- writing -----------------------------------------------------------
+
+    @contextmanager
+    def _locked(self):
+        directory = os.path.dirname(self.path) or "."
+        try:
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            lock = open(self.path + ".lock", "a")
+        except OSError as exc:
+            raise RegistryError(f"{self.path}: cannot write: {exc.strerror} "
+                                "(run as root, or set state_dir in the config)") from None
+        with lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            yield list(self._read())
+
+    def _write(self, stored: list[Device]) -> None:
+        directory = os.path.dirname(self.path) or "."
+        data = {"version": FORMAT_VERSION, "devices": [d.to_dict() for d in stored]}
+        fd, temp = tempfile.mkstemp(prefix=".devices.", suffix=".tmp", dir=directory)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(data, handle, ensure_ascii=False, indent=1)
+                handle.write("\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, self.path)
+        except BaseException:
+            try:
+                os.unlink(temp)
+            except FileNotFoundError:
+                pass
+            raise
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+    def add(self, raw: dict) -> Device:
+        """Validate and store a new device; RegistryError names any conflict."""
+        raw = {k: v for k, v in raw.items() if v not in (None, "")}
+        raw.setdefault("id", str(uuid.uuid4()))
+        device, problems = parse_device(raw, "device")
+        if problems:
+            raise RegistryError("; ".join(problems))
+        with self._locked() as stored:
+            for other in list(self.seed) + stored:
+                for attr in ("url", "id"):
+                    if getattr(other, attr) == getattr(device, attr):
+                        raise RegistryError(
+                            f"{attr} {getattr(device, attr) if attr == 'id' else redact_url(device.url)!r} "
+                            f"is already used by device {other.id} {other.shown} "
+                            f"(in {self.source_of(other)})")
+            self._write(stored + [device])
+        return device
+
+    def remove(self, key: str) -> Device:
+        with self._locked() as stored:
+            for device in self.seed:
+                if key in (device.id, device.url):
+                    raise RegistryError(f"device {device.id} {device.shown} is listed in "
+                                        f"{self.seed_source}; remove it there")
+            for device in stored:
+                if key in (device.id, device.url):
+                    self._write([d for d in stored if d is not device])
+                    return device
+        raise RegistryError(f"no device with id or url {redact_url(key)!r}")
