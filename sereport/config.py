@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 import yaml
@@ -370,6 +370,8 @@ def from_mapping(raw: dict, path: str) -> Config:
     if 0 < cfg.probe_interval < 0.1:
         checker.bad("probe_interval", f"{cfg.probe_interval:g} is out of range; allowed: 0 for "
                                       "every beat, or 0.1 to 86400 seconds")
+    if "probe_connect_timeout" not in checker.raw:  # the default follows a shorter timeout
+        cfg = replace(cfg, probe_connect_timeout=min(cfg.probe_connect_timeout, cfg.probe_timeout))
     if cfg.probe_connect_timeout > cfg.probe_timeout:
         checker.bad("probe_connect_timeout", f"{cfg.probe_connect_timeout:g} is longer than "
                                              f"probe_timeout {cfg.probe_timeout:g}; allowed: at "

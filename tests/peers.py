@@ -82,3 +82,184 @@ def refused_port() -> int:
     port = s.getsockname()[1]
     s.close()
     return port
+
+
+# --- peers for the probes ----------------------------------------------------------
+
+import os  # noqa: E402
+import shutil  # noqa: E402
+import ssl  # noqa: E402
+import subprocess  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+PEERS_BIN = Path(__file__).parent / "peers_bin"
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def need(available: bool, what: str) -> None:
+    """Skip a test whose peer is missing, but fail in CI, which must have every peer."""
+    if available:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is missing in CI: tests/run-all.sh should have installed it")
+    pytest.skip(f"{what} is not installed (bash tests/run-all.sh installs it as root)")
+
+
+def gst_rtsp_available() -> bool:
+    if not os.path.exists(SYSTEM_PYTHON):
+        return False
+    check = "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
+    return subprocess.run([SYSTEM_PYTHON, "-c", check], capture_output=True).returncode == 0
+
+
+class Subprocess:
+    """A peer program; stopped (killed if need be) by close()."""
+
+    def __init__(self, args: list[str], ready: str | None = None, timeout: float = 15.0):
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE if ready else subprocess.DEVNULL,
+                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+        if ready is not None:
+            deadline = time.monotonic() + timeout
+            line = ""
+            while time.monotonic() < deadline:
+                line = self.proc.stdout.readline()
+                if not line or ready in line:
+                    break
+            if ready not in line:
+                self.close()
+                raise RuntimeError(f"{args[:2]} did not start: {line!r}")
+            # Keep reading what it prints, so a full pipe never blocks it.
+            threading.Thread(target=lambda: [None for _ in self.proc.stdout], daemon=True).start()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+class GstRtspServer(Subprocess):
+    """Debian's GStreamer RTSP server on loopback; auth: none, basic or digest."""
+
+    def __init__(self, auth: str = "none", user: str = "admin", password: str = "pa:ss@1"):
+        need(gst_rtsp_available(), "GStreamer RTSP server (python3-gi, gir1.2-gst-rtsp-server-1.0)")
+        self.port = refused_port()
+        args = [SYSTEM_PYTHON, str(PEERS_BIN / "rtsp_server.py"), str(self.port), "/cam", auth]
+        if auth != "none":
+            args += [user, password]
+        super().__init__(args, ready="READY")
+        self.base = f"rtsp://127.0.0.1:{self.port}"
+
+
+class SippOptionsPeer(Subprocess):
+    """sipp answering SIP OPTIONS with 200 OK over UDP on loopback."""
+
+    def __init__(self):
+        need(shutil.which("sipp") is not None, "sipp (sip-tester)")
+        self.port = free_udp_port()
+        super().__init__(["sipp", "-sf", str(PEERS_BIN / "sipp_options_uas.xml"), "-i", "127.0.0.1",
+                          "-p", str(self.port), "-nostdin"])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not udp_port_bound(self.port):
+            time.sleep(0.05)
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def udp_port_bound(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+class SilentUdp:
+    """A UDP port that receives and never answers."""
+
+    def __init__(self):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+
+    def close(self):
+        self.sock.close()
+
+
+class LineServer:
+    """A TCP server answering each request head with a fixed reply chosen by
+    ``reply(request_text) -> bytes``; with ``tls`` a certificate made on the spot."""
+
+    def __init__(self, reply, tls_dir: Path | None = None):
+        self.reply = reply
+        self.requests: list[str] = []
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.context = None
+        if tls_dir is not None:
+            cert, key = self_signed(tls_dir)
+            self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self.context.load_cert_chain(cert, key)
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn):
+        try:
+            if self.context is not None:
+                conn = self.context.wrap_socket(conn, server_side=True)
+            conn.settimeout(5)
+            data = b""
+            while True:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                data += chunk
+                while b"\r\n\r\n" in data:
+                    head, _, data = data.partition(b"\r\n\r\n")
+                    text = head.decode("latin-1")
+                    length = next((int(line.split(":", 1)[1]) for line in text.split("\r\n")
+                                   if line.lower().startswith("content-length:")), 0)
+                    while len(data) < length:
+                        data += conn.recv(4096)
+                    body, data = data[:length], data[length:]
+                    self.requests.append(text + "\r\n\r\n" + body.decode("latin-1"))
+                    answer = self.reply(self.requests[-1])
+                    if answer is None:
+                        return
+                    conn.sendall(answer)
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.sock.close()
+
+
+def self_signed(directory: Path) -> tuple[str, str]:
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    if not cert.exists():
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                        str(key), "-out", str(cert), "-subj", "/CN=camera.test", "-days", "2"],
+                       check=True, capture_output=True)
+    return str(cert), str(key)

@@ -218,3 +218,30 @@ def test_sample_config_is_valid():
     sample = Path(__file__).parent.parent / "etc/sereport/sereport.yaml"
     cfg = config.load(str(sample))
     assert cfg.urls == ("http://127.0.0.1:9528/DeviceStatus",)
+
+
+def test_probe_connect_timeout_default_follows_probe_timeout(write_config):
+    cfg = config.load(write_config(f"dev_sno: {LICENCE}\nprobe_timeout: 1\n"))
+    assert (cfg.probe_timeout, cfg.probe_connect_timeout) == (1.0, 1.0)
+    found = problems(write_config, f"dev_sno: {LICENCE}\nprobe_timeout: 1\nprobe_connect_timeout: 1.5\n")
+    assert found == [f"{cfg.path}: probe_connect_timeout: 1.5 is longer than probe_timeout 1; "
+                     "allowed: at most probe_timeout"]
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("probe_interval: 0.05", "probe_interval: 0.05 is out of range; allowed: 0 for every beat"),
+    ("probe_concurrency: 0", "probe_concurrency: 0 is not allowed; allowed: probes at the same time, a whole number from 1 to 10000"),
+    ("offline_after: 1.5", "offline_after: 1.5 is not allowed"),
+    ("photo_port: 70000", "photo_port: 70000 is not allowed"),
+    ("state_dir: var/lib", "state_dir: 'var/lib' is not an absolute path"),
+])
+def test_probe_keys_are_validated(write_config, line, expected):
+    found = problems(write_config, f"dev_sno: {LICENCE}\n{line}\n")
+    assert len(found) == 1 and expected in found[0], found
+
+
+def test_probe_interval_defaults_to_beat_interval(write_config):
+    cfg = config.load(write_config(f"dev_sno: {LICENCE}\nWEB_HEART_TIME: 7\n"))
+    assert cfg.probe_every == 7.0
+    cfg = config.load(write_config(f"dev_sno: {LICENCE}\nWEB_HEART_TIME: 7\nprobe_interval: 30\n"))
+    assert cfg.probe_every == 30.0

@@ -1,0 +1,16 @@
+import asyncio
+
+from sereport import probes
+from sereport.devices import parse_device
+
+FAST = probes.Settings(timeout=1.0, connect_timeout=0.5)
+
+
+def device(**fields):
+    made, problems = parse_device(fields, "test device")
+    assert not problems, problems
+    return made
+
+
+def probe(settings=FAST, **fields) -> probes.Outcome:
+    return asyncio.run(probes.run(device(**fields), settings))

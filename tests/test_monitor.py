@@ -1,0 +1,149 @@
+import json
+import logging
+import time
+
+import pytest
+
+from peers import HangingServer, refused_port
+from sereport import config, probes
+from sereport.monitor import DeviceState, Monitor, read_status, settle
+from sereport.registry import Registry
+
+LICENCE = "ZKZCPI000120190807142601"
+
+
+def cfg_with(write_config, extra=""):
+    return config.load(write_config(f"dev_sno: {LICENCE}\n{extra}"))
+
+
+@pytest.fixture
+def cfg(write_config):
+    return cfg_with(write_config, "offline_after: 2\nonline_after: 2\n")
+
+
+def run_sequence(cfg, oks):
+    state, statuses = DeviceState(), []
+    for ok in oks:
+        state = settle(state, probes.Outcome(ok, "ok" if ok else "timeout"), cfg, time.time(), 0.1)
+        statuses.append(state.status)
+    return statuses
+
+
+def test_first_probe_decides(cfg):
+    assert run_sequence(cfg, [True]) == ["online"]
+    assert run_sequence(cfg, [False]) == ["offline"]
+
+
+def test_one_lost_probe_does_not_flap(cfg):
+    assert run_sequence(cfg, [True, False, True, False, True]) == ["online"] * 5
+
+
+def test_offline_after_n_and_back_after_m(cfg):
+    assert run_sequence(cfg, [True, False, False, True, True, False]) == [
+        "online", "online", "offline", "offline", "online", "online"]
+
+
+def test_default_hysteresis(write_config):
+    cfg = cfg_with(write_config)  # offline_after 2, online_after 1
+    assert run_sequence(cfg, [True, False, False, True]) == ["online", "online", "offline", "online"]
+
+
+def test_state_keeps_reason_time_and_counts(cfg):
+    state = settle(DeviceState(), probes.Outcome(False, "refused", "connection refused"), cfg, 123.0, 0.25)
+    assert (state.reason, state.detail, state.checked_at, state.duration, state.fails) == (
+        "refused", "connection refused", 123.0, 0.25, 1)
+
+
+def test_cycle_of_200_devices_half_hanging_ends_in_about_one_timeout(write_config):
+    """Half the devices accept and never answer; half refuse."""
+    hanging = HangingServer()
+    try:
+        lines = []
+        for i in range(200):
+            port = hanging.port if i % 2 else refused_port()
+            lines.append(f"  - {{url: 'rtsp://127.0.0.1:{port}/cam{i}'}}")
+        cfg = cfg_with(write_config, "probe_timeout: 1\nprobe_connect_timeout: 0.5\ndevices:\n"
+                       + "\n".join(lines) + "\n")
+        monitor = Monitor(cfg, Registry(cfg.registry_path, cfg.devices))
+        started = time.monotonic()
+        states = monitor.cycle()
+        took = time.monotonic() - started
+        monitor.close()
+    finally:
+        hanging.close()
+    reasons = sorted({s.reason for s in states.values()})
+    assert len(states) == 200 and reasons == ["refused", "timeout"]
+    assert sum(s.reason == "timeout" for s in states.values()) == 100
+    assert took < 1.5 * cfg.probe_timeout, took
+
+
+def test_credentials_never_in_log_lines(write_config, caplog):
+    port = refused_port()
+    cfg = cfg_with(write_config, f"""devices:
+  - {{url: "rtsp://admin:S3cretPw@127.0.0.1:{port}/cam?token=T0ken", name: door}}
+  - {{url: "rtsp://127.0.0.1:{port}/x", username: admin, password: S3cretPw}}
+""")
+    monitor = Monitor(cfg, Registry(cfg.registry_path, cfg.devices))
+    with caplog.at_level(logging.DEBUG):
+        for _ in range(3):
+            monitor.cycle()
+    monitor.close()
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "door (rtsp://admin:***@127.0.0.1" in text and "refused" in text
+    assert "S3cretPw" not in text and "T0ken" not in text
+    status = (cfg.runtime_dir + "/status.json")
+    assert "S3cretPw" not in open(status).read()
+
+
+def test_transitions_are_logged_once(write_config, caplog):
+    server = HangingServer()
+    cfg = cfg_with(write_config, f"offline_after: 1\ndevices:\n  - {{url: 'rtsp://127.0.0.1:{server.port}/x', probe: tcp}}\n")
+    monitor = Monitor(cfg, Registry(cfg.registry_path, cfg.devices))
+    with caplog.at_level(logging.INFO, logger="sereport.monitor"):
+        monitor.cycle()
+        monitor.cycle()
+        server.close()
+        monitor.cycle()
+        monitor.cycle()
+    monitor.close()
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 2
+    assert "is online (ok: TCP" in messages[0] and "is now offline (refused" in messages[1]
+
+
+def test_status_file_and_statuses(write_config):
+    cfg = cfg_with(write_config, f"devices:\n  - {{url: 'rtsp://127.0.0.1:{refused_port()}/x', name: a}}\n"
+                                 "  - {url: '127.0.0.7', probe: none, status: online}\n")
+    monitor = Monitor(cfg, Registry(cfg.registry_path, cfg.devices))
+    devices = monitor.registry.devices()
+    assert [s for _, s in monitor.statuses(devices)] == ["offline", "offline"]  # not probed yet
+    monitor.cycle()
+    monitor.close()
+    assert [s for _, s in monitor.statuses(devices)] == ["offline", "online"]
+    saved = read_status(cfg)
+    assert saved[devices[0].id].reason == "refused" and saved[devices[1].id].reason == "static"
+    raw = json.load(open(cfg.runtime_dir + "/status.json"))
+    assert raw[devices[0].id]["probe"] == "rtsp"
+
+
+def test_unwritable_runtime_dir_is_a_warning_once(write_config, tmp_path, caplog):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    cfg = cfg_with(write_config, f"runtime_dir: {blocker}/run\n")
+    monitor = Monitor(cfg, Registry(cfg.registry_path, cfg.devices))
+    with caplog.at_level(logging.WARNING):
+        monitor.cycle()
+        monitor.cycle()
+    monitor.close()
+    assert len([r for r in caplog.records if "status file" in r.getMessage()]) == 1
+
+
+def test_registry_changes_are_picked_up_between_cycles(write_config):
+    cfg = cfg_with(write_config)
+    registry = Registry(cfg.registry_path, cfg.devices)
+    monitor = Monitor(cfg, registry)
+    assert monitor.cycle() == {}
+    added = registry.add({"url": "127.0.0.8", "probe": "none", "status": "online"})
+    states = monitor.cycle()
+    monitor.close()
+    assert states[added.id].status == "online"
