@@ -4,7 +4,10 @@ Not the ``schedule`` library: it computes the next run from the wall clock
 after the job returns, so every beat would drift by the beat's own cost, and
 a wall-clock step (NTP, a box without RTC at boot) would move the grid.  A
 beat that overruns does not cause a burst of catch-up beats: the slots it
-overran are skipped and logged (Telegraf's rule).
+overran are skipped and logged (Telegraf's rule).  ``restart`` starts a new
+grid now (a reload changed the interval or the targets); ``tick`` is called
+after every beat and at least every ``tick_every`` seconds while waiting, so
+a watchdog pet comes from the loop itself and stops when the loop is stuck.
 """
 
 from __future__ import annotations
@@ -20,24 +23,43 @@ log = logging.getLogger(__name__)
 
 class BeatLoop:
     def __init__(self, beat: Callable[[], object], interval: float, stop: threading.Event,
-                 clock: Callable[[], float] = time.monotonic, name: str = "beat"):
+                 clock: Callable[[], float] = time.monotonic, name: str = "beat",
+                 tick: Callable[[], None] | None = None, tick_every: float | None = None,
+                 wait: Callable[[float], object] | None = None):
         self.name = name
         self.beat = beat
         self.interval = interval
         self.stop = stop
         self.clock = clock
+        self.tick = tick or (lambda: None)
+        self.tick_every = tick_every
+        self._wake = threading.Event()
+        self._wait = wait or self._wake.wait
+        self._new_interval: float | None = None
         self.skipped = 0
+
+    def restart(self, interval: float) -> None:
+        """Beat now and keep a new grid of ``interval`` from here."""
+        self._new_interval = interval
+        self._wake.set()
+
+    def interrupt(self) -> None:
+        """Cut the current wait short (to notice stop)."""
+        self._wake.set()
+
+    def _run_beat(self, slot: int) -> None:
+        try:
+            self.beat()
+        except Exception as exc:  # a bug; the loop must go on
+            log.error("%s %d failed: %s (please report this)", self.name, slot, type(exc).__name__)
+            log.debug("%s failure", self.name, exc_info=True)
+        self.tick()
 
     def run(self) -> None:
         start = self.clock()
         slot = 0
         while not self.stop.is_set():
-            try:
-                self.beat()
-            except Exception as exc:  # a bug; the loop must go on
-                log.error("%s %d failed: %s (please report this)", self.name, slot,
-                          type(exc).__name__)
-                log.debug("beat failure", exc_info=True)
+            self._run_beat(slot)
             now = self.clock()
             following = max(slot + 1, math.ceil((now - start) / self.interval))
             if following > slot + 1:
@@ -49,7 +71,13 @@ class BeatLoop:
             slot = following
             due = start + slot * self.interval
             while not self.stop.is_set():
+                if self._new_interval is not None:
+                    self.interval, self._new_interval = self._new_interval, None
+                    start, slot = self.clock(), 0
+                    break
                 left = due - self.clock()
                 if left <= 0:
                     break
-                self.stop.wait(left)
+                self._wait(min(left, self.tick_every) if self.tick_every else left)
+                self._wake.clear()
+                self.tick()

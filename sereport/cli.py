@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -80,33 +81,17 @@ def _once(cfg: config.Config) -> int:
 
 
 def _run(cfg: config.Config) -> int:
-    from sereport.beat import BeatLoop
-    from sereport.reporter import Reporter
+    from sereport.daemon import Daemon
 
-    stop = _stop_on_signals()
-    reporter = Reporter(cfg)
-    devices = len(reporter.registry.devices())
-    log.info("sereport %s: %s report(s) every %gs to %d target(s), %d device(s) probed every %gs",
-             __version__, "+".join(cfg.formats), cfg.interval, len(cfg.urls), devices,
-             cfg.probe_every)
-    probing = BeatLoop(reporter.monitor.cycle, cfg.probe_every, stop, name="probe cycle")
-    workers = [threading.Thread(target=probing.run, name="probe", daemon=True)]
-    workers[0].start()
-    # The first beat waits for the first probe cycle (one probe timeout at most), so a
-    # restart does not report every device offline; later beats never wait for probes.
-    if devices:
-        reporter.monitor.first_cycle.wait(cfg.probe_timeout + 0.5)
-    beating = BeatLoop(reporter.beat, cfg.interval, stop)
-    workers.append(threading.Thread(target=beating.run, name="beat", daemon=True))
-    workers[1].start()
-    while not stop.wait(1.0) and all(w.is_alive() for w in workers):
-        pass
-    stop.set()
-    for worker in workers:  # a POST or probe in flight is abandoned, not waited for
-        worker.join(timeout=0.75)
-    reporter.close()
-    log.info("stopped after %d beat(s)", reporter.beats)
-    return 0
+    daemon = Daemon(cfg)
+    daemon.install_signals()
+    code = daemon.run()
+    # Leave now: an abandoned POST or a read on a stuck mount must not hold the exit,
+    # and the interpreter would join worker threads at exit.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,8 @@ from sereport.redact import redact_url
 
 DEFAULT_PATH = "/etc/sereport/sereport.yaml"
 FORMATS = ("gateway", "media")
+EXTENSIONS = ("beat_seq", "boot_id", "sent_at")
+_TOKEN = set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 LIST_KEYS = ("media_devices", "sub_devices")
 # vendor name -> later firmware alias
 ALIASES = {
@@ -61,6 +63,14 @@ class Config:
     photo_port: int = 80
     photo_seen_dir: str = ""  # '' = <runtime_dir>/photo-seen
     photo_fresh: float = 60.0
+    tls_ca_file: str = ""  # '' = the system's CAs
+    tls_client_cert: str = ""
+    tls_client_key: str = ""
+    http_headers: tuple[tuple[str, str], ...] = ()
+    hmac_secret: str = field(default="", repr=False)
+    hmac_header: str = "X-Sereport-Signature"
+    extensions: tuple[str, ...] = ()
+    offline_beat_on_stop: bool = True
     devices: tuple[Device, ...] = field(default=())
 
     @property
@@ -305,6 +315,50 @@ def _devices(checker: _Checker) -> tuple[Device, ...]:
     return tuple(devices)
 
 
+def _readable_file(checker: _Checker, key: str) -> str:
+    path = checker.path_(key, "", optional=True)
+    if path:
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            checker.bad(key, f"{path!r} cannot be read: {exc.strerror}; allowed: a readable PEM file")
+    return path
+
+
+def _headers(checker: _Checker) -> tuple[tuple[str, str], ...]:
+    value = checker.raw.get("http_headers") or {}
+    if not isinstance(value, dict):
+        checker.bad("http_headers", f"{type(value).__name__} is not a mapping; allowed: "
+                                    "header names to values, e.g. {Authorization: Bearer TOKEN}")
+        return ()
+    headers = []
+    for name, text in value.items():
+        name = str(name)
+        if not name or not set(name) <= _TOKEN:
+            checker.bad(f"http_headers.{name}", "is not a valid header name; allowed: letters, "
+                                                "digits and !#$%&'*+-.^_`|~")
+        elif name.lower() in ("content-type", "content-length", "host"):
+            checker.bad(f"http_headers.{name}", "is set by sereport itself; allowed: other headers")
+        elif isinstance(text, bool) or not isinstance(text, (str, int)) or any(
+                c in str(text) for c in "\r\n\0"):
+            checker.bad(f"http_headers.{name}", "the value is not one line of text; allowed: text")
+        else:
+            headers.append((name, str(text)))
+    return tuple(headers)
+
+
+def _extensions(checker: _Checker) -> tuple[str, ...]:
+    value = checker.raw.get("extensions") or []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(v in EXTENSIONS for v in value):
+        checker.bad("extensions", f"{value!r} is not allowed; allowed: a list of "
+                                  f"{', '.join(EXTENSIONS)} (or [] for the vendor's fields only)")
+        return ()
+    return tuple(dict.fromkeys(value))
+
+
 def _interface(checker: _Checker) -> str:
     value = checker.text("interface", "")
     if value and (len(value) > 15 or not all(c.isalnum() or c in "_.-:@" for c in value)):
@@ -365,8 +419,21 @@ def from_mapping(raw: dict, path: str) -> Config:
         photo_seen_dir=checker.path_("photo_seen_dir", "", optional=True),
         photo_fresh=checker.number("photo_fresh", 60, 1, 86400,
                                    "seconds a picture keeps a photo device online"),
+        tls_ca_file=_readable_file(checker, "tls_ca_file"),
+        tls_client_cert=_readable_file(checker, "tls_client_cert"),
+        tls_client_key=_readable_file(checker, "tls_client_key"),
+        http_headers=_headers(checker),
+        hmac_secret=checker.text("hmac_secret", "", secret=True),
+        hmac_header=checker.text("hmac_header", "X-Sereport-Signature"),
+        extensions=_extensions(checker),
+        offline_beat_on_stop=checker.flag("offline_beat_on_stop", True),
         devices=_devices(checker),
     )
+    if cfg.tls_client_key and not cfg.tls_client_cert:
+        checker.bad("tls_client_key", "is set without tls_client_cert; allowed: both, or "
+                                      "tls_client_cert alone for a file holding both")
+    if not cfg.hmac_header or not set(cfg.hmac_header) <= _TOKEN:
+        checker.bad("hmac_header", f"{cfg.hmac_header!r} is not a valid header name")
     if 0 < cfg.probe_interval < 0.1:
         checker.bad("probe_interval", f"{cfg.probe_interval:g} is out of range; allowed: 0 for "
                                       "every beat, or 0.1 to 86400 seconds")

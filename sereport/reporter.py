@@ -1,8 +1,17 @@
-"""One beat: snapshot the box and its devices, build the documents, send them."""
+"""One beat: snapshot the box and its devices, build the documents, send them.
+
+A reload hands the reporter a new config, which it takes up at the start of
+its next beat, so a beat never mixes two configs.  Per target it counts the
+beats missed in a row and logs the first failure, each change of reason, a
+reminder every ``REMIND_EVERY`` missed beats, and the recovery.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
 
 from sereport.config import Config
 from sereport.delivery import Result, Sender
@@ -13,6 +22,27 @@ from sereport.registry import Registry
 from sereport.system import System
 
 log = logging.getLogger(__name__)
+REMIND_EVERY = 100
+DEADLINE_SHARE = 0.9  # of the interval: a beat's POSTs end before the next slot
+BOOT_ID_FILE = "/proc/sys/kernel/random/boot_id"
+
+
+class _Target:
+    """What the log needs to know about one URL."""
+
+    def __init__(self) -> None:
+        self.missed = 0
+        self.down_since = 0.0
+        self.reason = ""
+        self.ever_ok = False
+
+
+def _boot_id() -> str:
+    try:
+        with open(BOOT_ID_FILE, encoding="ascii") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
 
 
 class Reporter:
@@ -21,36 +51,111 @@ class Reporter:
         self.registry = Registry(cfg.registry_path, cfg.devices, cfg.path)
         self.monitor = Monitor(cfg, self.registry)
         self.gateway = Gateway(cfg, system)
-        self.sender = Sender(cfg.timeouts)
+        self.sender = Sender(cfg)
         self.beats = 0
-        self._missed: dict[str, int] = {}  # redacted URL -> beats missed in a row
+        self.last_results: list[Result] = []
+        self._targets: dict[str, _Target] = {}
+        self._pending: Config | None = None
+        self._boot_id = _boot_id() if "boot_id" in cfg.extensions else ""
 
-    def documents(self) -> list[tuple[str, dict]]:
-        state = self.gateway.collect()
+    # --- configuration -------------------------------------------------------
+
+    def reconfigure(self, cfg: Config) -> None:
+        """Take up ``cfg`` at the start of the next beat (any thread may call this)."""
+        self._pending = cfg
+
+    def _apply_pending(self) -> None:
+        cfg, self._pending = self._pending, None
+        if cfg is None:
+            return
+        old, self.cfg = self.cfg, cfg
+        if (cfg.registry_path, cfg.devices) != (old.registry_path, old.devices):
+            self.registry = Registry(cfg.registry_path, cfg.devices, cfg.path)
+            self.monitor.registry = self.registry
+        self.monitor.reconfigure(cfg)
+        self.gateway.reconfigure(cfg)
+        self.sender.close()
+        self.sender = Sender(cfg)
+        if "boot_id" in cfg.extensions and not self._boot_id:
+            self._boot_id = _boot_id()
+
+    # --- a beat ----------------------------------------------------------------
+
+    def documents(self, status: str = "online") -> list[tuple[str, dict]]:
+        state = replace(self.gateway.collect(), status=status)
         devices = self.monitor.statuses(self.registry.devices())
-        return documents(self.cfg, state, devices)
+        docs = documents(self.cfg, state, devices)
+        extra = self._extensions()
+        return [(fmt, {**doc, **extra}) for fmt, doc in docs]
 
-    def beat(self) -> list[Result]:
+    def _extensions(self) -> dict:
+        wanted, extra = self.cfg.extensions, {}
+        if "beat_seq" in wanted:
+            extra["beat_seq"] = self.beats
+        if "boot_id" in wanted and self._boot_id:
+            extra["boot_id"] = self._boot_id
+        if "sent_at" in wanted:
+            extra["sent_at"] = datetime.now(timezone.utc).isoformat(timespec="milliseconds") \
+                .replace("+00:00", "Z")
+        return extra
+
+    def beat(self, tick=None, tick_every: float | None = None) -> list[Result]:
+        self._apply_pending()
         self.beats += 1
-        results = self.sender.send(self.cfg.urls, self.documents())
+        deadline = time.monotonic() + DEADLINE_SHARE * self.cfg.interval
+        results = self.sender.send(self.cfg.urls, self.documents(), deadline, tick, tick_every)
         for result in results:
             self._note(result)
+        self.last_results = results
         return results
 
+    def offline_beat(self, timeout: float = 1.0) -> list[Result]:
+        """A last gateway report with gateway_status offline, bounded by ``timeout``."""
+        docs = [(fmt, doc) for fmt, doc in self.documents(status="offline") if fmt == "gateway"]
+        if not docs or not self.cfg.urls:
+            return []
+        sender = Sender(self.cfg)
+        sender.timeouts = (min(timeout / 2, sender.timeouts[0]), min(timeout / 2, sender.timeouts[1]))
+        try:
+            return sender.send(self.cfg.urls, docs, time.monotonic() + timeout)
+        finally:
+            sender.close()
+
+    def summary(self) -> str:
+        """One line for systemd's STATUS=: the last beat and the devices."""
+        accepted = sum(r.ok for r in self.last_results)
+        states = self.monitor.states()
+        online = sum(s.status == "online" for s in states.values())
+        return (f"beat {self.beats}: {accepted}/{len(self.last_results)} report(s) accepted; "
+                f"{online}/{len(states)} device(s) online")
+
     def _note(self, r: Result) -> None:
-        missed = self._missed.get(r.url)
+        target = self._targets.setdefault(f"{r.format} {r.url}", _Target())
         if r.ok:
-            if missed:
-                log.info("%s accepts heartbeats again after %d missed beat(s)", r.url, missed)
-            elif missed is None:
+            if target.missed:
+                since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(target.down_since))
+                log.info("%s reachable again after %d missed beat(s), down since %s "
+                         "(%s report)", r.url, target.missed, since, r.format)
+            elif not target.ever_ok:
                 log.info("%s accepted the first %s heartbeat (%s)", r.url, r.format, r.reason)
-            else:
-                log.debug("beat %d: %s report to %s: %s in %.0f ms",
-                          self.beats, r.format, r.url, r.reason, r.elapsed * 1000)
-            self._missed[r.url] = 0
+            log.debug("beat %d: %s report to %s: %s in %.0f ms", self.beats, r.format, r.url,
+                      r.reason, r.elapsed * 1000)
+            target.missed, target.reason, target.ever_ok = 0, "", True
+            return
+        target.missed += 1
+        if target.missed == 1:
+            target.down_since = time.time()
+        tries = f" after {r.attempts} attempts" if r.attempts > 1 else ""
+        if r.reason != target.reason:
+            log.warning("beat %d: %s report to %s failed%s: %s", self.beats, r.format, r.url,
+                        tries, r.reason)
+        elif target.missed % REMIND_EVERY == 0:
+            log.warning("%s still failing: %d beats missed in a row (%s)", r.url, target.missed,
+                        r.reason)
         else:
-            self._missed[r.url] = (missed or 0) + 1
-            log.warning("beat %d: %s report to %s failed: %s", self.beats, r.format, r.url, r.reason)
+            log.debug("beat %d: %s report to %s failed%s: %s", self.beats, r.format, r.url,
+                      tries, r.reason)
+        target.reason = r.reason
 
     def close(self) -> None:
         self.sender.close()

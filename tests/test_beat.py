@@ -37,7 +37,7 @@ def run_loop(costs, interval=1.0):
         if len(started) == len(costs):
             fake.set()
 
-    loop = BeatLoop(beat, interval, fake, clock=fake.clock)
+    loop = BeatLoop(beat, interval, fake, clock=fake.clock, wait=fake.wait)
     loop.run()
     return started, loop
 
@@ -72,7 +72,7 @@ def test_failing_beat_does_not_stop_the_loop(caplog):
         raise ValueError("boom")
 
     with caplog.at_level(logging.ERROR):
-        BeatLoop(beat, 2.0, fake, clock=fake.clock).run()
+        BeatLoop(beat, 2.0, fake, clock=fake.clock, wait=fake.wait).run()
     assert len(calls) == 3
     assert "beat 0 failed: ValueError" in caplog.records[0].getMessage()
 
@@ -86,5 +86,50 @@ def test_stop_wakes_the_wait_at_once():
     while not beats:
         time.sleep(0.01)
     stop.set()
+    loop.interrupt()
     thread.join(timeout=2)
     assert not thread.is_alive() and beats == [1]
+
+
+def test_restart_beats_now_on_a_new_grid():
+    fake = FakeTime()
+    started = []
+    loop = None
+
+    def beat():
+        started.append(round(fake.now - 1000.0, 3))
+        if len(started) == 2:
+            loop.restart(2.0)  # as a reload would, from another thread
+        if len(started) == 5:
+            fake.set()
+
+    loop = BeatLoop(beat, 5.0, fake, clock=fake.clock, wait=fake.wait)
+    loop.run()
+    assert started == [0.0, 5.0, 5.0, 7.0, 9.0]
+
+
+def test_tick_while_waiting_and_after_each_beat():
+    fake = FakeTime()
+    ticks, beats = [], []
+
+    def beat():
+        beats.append(fake.now)
+        if len(beats) == 2:
+            fake.set()
+
+    BeatLoop(beat, 10.0, fake, clock=fake.clock, wait=fake.wait,
+             tick=lambda: ticks.append(fake.now - 1000.0), tick_every=3.0).run()
+    assert ticks == [0.0, 3.0, 6.0, 9.0, 10.0, 10.0]
+
+
+def test_a_stuck_beat_stops_the_ticks():
+    fake = FakeTime()
+    ticks = []
+
+    def stuck_beat():
+        fake.now += 100.0  # stuck for 100 s: no tick can happen meanwhile
+        fake.set()
+
+    BeatLoop(stuck_beat, 1.0, fake, clock=fake.clock, wait=fake.wait,
+             tick=lambda: ticks.append(fake.now - 1000.0), tick_every=0.5).run()
+    assert ticks == [100.0]

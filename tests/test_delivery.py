@@ -6,7 +6,16 @@ import requests
 import responses
 
 from peers import HangingServer, HttpSink, refused_port
-from sereport.delivery import Sender, encode
+from sereport.config import Config
+from sereport.delivery import Sender as RealSender
+from sereport.delivery import encode
+
+
+def Sender(timeouts, **settings):
+    """A Sender with these (connect, read) timeouts and any other config settings."""
+    sender = RealSender(Config(path="test.yaml", dev_sno="X", **settings))
+    sender.timeouts = timeouts
+    return sender
 
 URL = "http://platform.test:9528/DeviceStatus"
 DOC = [("gateway", {"dev_sno": "X", "gateway_name": "设备"})]
@@ -42,11 +51,11 @@ def test_redirect_is_not_followed():
     (requests.ConnectTimeout(), "no connection within 1.5s"),
     (requests.ReadTimeout(), "no answer within 2.5s"),
     (requests.ConnectionError(ConnectionRefusedError(111, "refused")), "connection refused"),
-    (requests.exceptions.SSLError(), "TLS error"),
+    (requests.exceptions.SSLError(), "TLS error (certificate not trusted, or not a TLS server)"),
 ])
 def test_transport_errors_become_reasons(exc, reason):
     responses.post(URL, body=exc)
-    [result] = Sender((1.5, 2.5)).send((URL,), DOC)
+    result = Sender((1.5, 2.5)).post(URL, "gateway", b"{}")
     assert not result.ok and result.reason == reason and result.status is None
 
 
@@ -66,7 +75,7 @@ def test_every_document_to_every_url():
 def test_result_url_is_redacted():
     secret = "http://u:pw@platform.test/DeviceStatus?token=abc"
     responses.post(secret, body=requests.ConnectionError("http://u:pw@platform.test token=abc"))
-    [result] = Sender((1, 1)).send((secret,), DOC)
+    [result] = Sender((1, 1)).send((secret,), DOC, deadline=time.monotonic() + 0.5)
     assert "pw" not in result.url + result.reason and "abc" not in result.url + result.reason
 
 
@@ -95,7 +104,7 @@ def test_real_server_that_hangs_costs_the_read_timeout():
     server = HangingServer()
     try:
         started = time.monotonic()
-        [result] = Sender((0.5, 0.5)).send((f"http://127.0.0.1:{server.port}/x",), DOC)
+        result = Sender((0.5, 0.5)).post(f"http://127.0.0.1:{server.port}/x", "gateway", b"{}")
         took = time.monotonic() - started
     finally:
         server.close()

@@ -1,0 +1,172 @@
+"""``sereport run``: the beat and probe loops, signals, live reload, systemd.
+
+Threads: the probe loop, the beat loop, and the main thread, which only
+watches signals and the config file.  SIGHUP, or a change of the config
+file (checked every second, and at least once per beat), reloads it: the
+new file is validated whole first; a bad one leaves the running config
+beating and is logged once per distinct error.  SIGTERM/SIGINT stop the
+daemon within 2 s, even mid-request, after an optional last beat that says
+the gateway is offline.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+
+from sereport import __version__, config
+from sereport.beat import BeatLoop
+from sereport.notify import Notifier
+from sereport.redact import redact_url
+from sereport.reporter import Reporter
+
+log = logging.getLogger("sereport")
+JOIN_TIMEOUT = 0.4  # per loop thread at stop: a POST in flight is abandoned, not awaited
+OFFLINE_BEAT_TIMEOUT = 0.8
+SECRET_KEYS = {"dev_sno", "hmac_secret", "http_headers", "devices"}
+
+
+def _signature(path: str):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def changed_keys(old: config.Config, new: config.Config) -> list[str]:
+    """Which settings differ, values shown only where they are not secret."""
+    shown = []
+    for key in old.__dataclass_fields__:
+        before, after = getattr(old, key), getattr(new, key)
+        if before == after:
+            continue
+        if key in SECRET_KEYS:
+            shown.append(key)
+        elif key == "urls":
+            shown.append(f"WEB_HEART_URL {', '.join(map(redact_url, after))}")
+        elif key == "interval":
+            shown.append(f"WEB_HEART_TIME {before:g} -> {after:g}")
+        else:
+            shown.append(f"{key} {before!r} -> {after!r}")
+    return shown
+
+
+class Daemon:
+    def __init__(self, cfg: config.Config, notifier: Notifier | None = None):
+        self.cfg = cfg
+        self.notifier = notifier or Notifier()
+        self.reporter = Reporter(cfg)
+        self.stop = threading.Event()
+        self.wake = threading.Event()
+        self._reload_asked = False
+        self._signature = _signature(cfg.path)
+        self._config_error = ""
+        self._ready = False
+        tick_every = self.notifier.watchdog_interval
+        self.probing = BeatLoop(self.reporter.monitor.cycle, cfg.probe_every, self.stop,
+                                name="probe cycle")
+        self.beating = BeatLoop(self._beat, cfg.interval, self.stop,
+                                tick=self.notifier.watchdog if tick_every else None,
+                                tick_every=tick_every)
+
+    # --- signals -------------------------------------------------------------
+
+    def install_signals(self) -> None:
+        def stop(signum, _frame):
+            log.info("%s received: stopping", signal.Signals(signum).name)
+            self.stop.set()
+            self.wake.set()
+
+        def reload(_signum, _frame):
+            self._reload_asked = True
+            self.wake.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGHUP, reload)
+
+    # --- the loops -----------------------------------------------------------
+
+    def _beat(self) -> None:
+        self.reporter.beat(self.beating.tick if self.notifier.watchdog_interval else None,
+                           self.notifier.watchdog_interval)
+        self.notifier.status(self.reporter.summary())
+
+    def run(self) -> int:
+        cfg = self.cfg
+        devices = len(self.reporter.registry.devices())
+        log.info("sereport %s: %s report(s) every %gs to %d target(s), %d device(s) probed "
+                 "every %gs", __version__, "+".join(cfg.formats), cfg.interval, len(cfg.urls),
+                 devices, cfg.probe_every)
+        threads = [threading.Thread(target=self.probing.run, name="probe", daemon=True)]
+        threads[0].start()
+        # The first beat waits for the first probe cycle (one probe timeout at most), so a
+        # restart does not report every device offline; later beats never wait for probes.
+        if devices:
+            self.reporter.monitor.first_cycle.wait(cfg.probe_timeout + 0.5)
+        threads.append(threading.Thread(target=self.beating.run, name="beat", daemon=True))
+        threads[1].start()
+        self.notifier.ready(f"started: {len(cfg.urls)} target(s), {devices} device(s)")
+        while not self.stop.is_set():
+            self.wake.wait(min(1.0, self.cfg.interval))
+            self.wake.clear()
+            if self.stop.is_set():
+                break
+            asked, self._reload_asked = self._reload_asked, False
+            signature = _signature(self.cfg.path)
+            if asked or signature != self._signature:
+                self._signature = signature
+                self.reload("SIGHUP" if asked else "file changed")
+        return self._shutdown(threads)
+
+    def _shutdown(self, threads: list[threading.Thread]) -> int:
+        self.notifier.stopping()
+        self.probing.interrupt()
+        self.beating.interrupt()
+        for thread in threads:
+            thread.join(JOIN_TIMEOUT)
+        if self.cfg.offline_beat_on_stop:
+            results = self.reporter.offline_beat(OFFLINE_BEAT_TIMEOUT)
+            for r in results:
+                log.info("offline beat to %s: %s", r.url, r.reason)
+        log.info("stopped after %d beat(s)", self.reporter.beats)
+        self.reporter.close()
+        self.notifier.close()
+        return 0
+
+    # --- reload --------------------------------------------------------------
+
+    def reload(self, why: str) -> bool:
+        path = self.cfg.path
+        try:
+            new = config.load(path)
+            config.require_targets(new)
+        except config.ConfigError as exc:
+            text = "\n".join(exc.problems)
+            if text != self._config_error:
+                self._config_error = text
+                for problem in exc.problems:
+                    log.error("config not reloaded (%s): %s", why, problem)
+                log.error("the running config stays in force until %s is fixed", path)
+            return False
+        if self._config_error:
+            log.info("%s is valid again", path)
+            self._config_error = ""
+        old = self.cfg
+        if new == old:
+            if why == "SIGHUP":
+                log.info("SIGHUP: %s has not changed", path)
+            return False
+        self.notifier.reloading()
+        log.info("config reloaded (%s): %s", why, "; ".join(changed_keys(old, new)))
+        self.cfg = new
+        self.reporter.reconfigure(new)
+        if (new.interval, new.urls) != (old.interval, old.urls):
+            self.beating.restart(new.interval)
+        if new.probe_every != old.probe_every:
+            self.probing.restart(new.probe_every)
+        self.notifier.ready()
+        return True
