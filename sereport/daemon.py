@@ -64,12 +64,12 @@ class Daemon:
         self._reload_asked = False
         self._signature = _signature(cfg.path)
         self._config_error = ""
-        self._ready = False
+        self._notify_lock = threading.Lock()  # no pet after STOPPING=1
         tick_every = self.notifier.watchdog_interval
         self.probing = BeatLoop(self.reporter.monitor.cycle, cfg.probe_every, self.stop,
                                 name="probe cycle")
         self.beating = BeatLoop(self._beat, cfg.interval, self.stop,
-                                tick=self.notifier.watchdog if tick_every else None,
+                                tick=self._pet if tick_every else None,
                                 tick_every=tick_every)
 
     # --- signals -------------------------------------------------------------
@@ -90,10 +90,17 @@ class Daemon:
 
     # --- the loops -----------------------------------------------------------
 
+    def _pet(self) -> None:
+        with self._notify_lock:
+            if not self.stop.is_set():
+                self.notifier.watchdog()
+
     def _beat(self) -> None:
-        self.reporter.beat(self.beating.tick if self.notifier.watchdog_interval else None,
+        self.reporter.beat(self._pet if self.notifier.watchdog_interval else None,
                            self.notifier.watchdog_interval)
-        self.notifier.status(self.reporter.summary())
+        with self._notify_lock:
+            if not self.stop.is_set():
+                self.notifier.status(self.reporter.summary())
 
     def run(self) -> int:
         cfg = self.cfg
@@ -123,7 +130,8 @@ class Daemon:
         return self._shutdown(threads)
 
     def _shutdown(self, threads: list[threading.Thread]) -> int:
-        self.notifier.stopping()
+        with self._notify_lock:
+            self.notifier.stopping()
         self.probing.interrupt()
         self.beating.interrupt()
         for thread in threads:

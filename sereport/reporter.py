@@ -9,6 +9,7 @@ reminder every ``REMIND_EVERY`` missed beats, and the recovery.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -146,7 +147,8 @@ class Reporter:
         if target.missed == 1:
             target.down_since = time.time()
         tries = f" after {r.attempts} attempts" if r.attempts > 1 else ""
-        if r.reason != target.reason:
+        kind = re.sub(r"[\d.]+s\b", "Ns", r.reason)  # timeouts shrink as retries use up the beat
+        if kind != target.reason:
             log.warning("beat %d: %s report to %s failed%s: %s", self.beats, r.format, r.url,
                         tries, r.reason)
         elif target.missed % REMIND_EVERY == 0:
@@ -155,7 +157,7 @@ class Reporter:
         else:
             log.debug("beat %d: %s report to %s failed%s: %s", self.beats, r.format, r.url,
                       tries, r.reason)
-        target.reason = r.reason
+        target.reason = kind
 
     def close(self) -> None:
         self.sender.close()

@@ -56,3 +56,20 @@ def spawn():
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    """Start `sereport --config PATH run` with its output in files; killed at teardown."""
+    import procs
+
+    started = []
+
+    def start(config_path: str, extra_env: dict | None = None, name: str = "daemon"):
+        proc = procs.Logged(tmp_path / name, "--config", config_path, "run", extra_env=extra_env)
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        proc.kill()

@@ -263,3 +263,118 @@ def self_signed(directory: Path) -> tuple[str, str]:
                         str(key), "-out", str(cert), "-subj", "/CN=camera.test", "-days", "2"],
                        check=True, capture_output=True)
     return str(cert), str(key)
+
+
+class Platform:
+    """A heartbeat platform on a fixed loopback port whose behaviour the test
+    switches: ok (200), error (500), slow (200 after ``delay``), hang (accept,
+    never answer) or refuse (not listening).  Every request that arrives is
+    recorded as (monotonic time, mode, parsed body, headers)."""
+
+    def __init__(self, tls_context=None):
+        self.port = refused_port()
+        self.mode = "ok"
+        self.delay = 0.3
+        self.tls_context = tls_context
+        self.arrivals: list[tuple[float, str, object, dict]] = []
+        self.listener = None
+        self.conns: set = set()
+        self._listen()
+
+    def _listen(self):
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", self.port))
+        self.listener.listen(64)
+        threading.Thread(target=self._accept, args=(self.listener,), daemon=True).start()
+
+    def _stop_listening(self):
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept() blocked on it
+        except OSError:
+            pass
+        self.listener.close()
+
+    def set(self, mode: str) -> None:
+        if mode == "refuse" and self.mode != "refuse":
+            self._stop_listening()
+            for conn in list(self.conns):  # kept-alive connections too
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        elif mode != "refuse" and self.mode == "refuse":
+            self._listen()
+        self.mode = mode
+
+    def _accept(self, listener):
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn):
+        self.conns.add(conn)
+        try:
+            if self.tls_context is not None:
+                conn = self.tls_context.wrap_socket(conn, server_side=True)
+            conn.settimeout(30)
+            data = b""
+            while True:
+                while b"\r\n\r\n" not in data:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    data += chunk
+                head, _, data = data.partition(b"\r\n\r\n")
+                lines = head.decode("latin-1").split("\r\n")
+                headers = {k.strip().lower(): v.strip() for k, _, v in
+                           (line.partition(":") for line in lines[1:])}
+                length = int(headers.get("content-length", 0))
+                while len(data) < length:
+                    data += conn.recv(65536)
+                body, data = data[:length], data[length:]
+                mode = self.mode
+                try:
+                    parsed = json.loads(body)
+                except ValueError:
+                    parsed = body
+                self.arrivals.append((time.monotonic(), mode, parsed, headers, body))
+                if mode == "hang":
+                    while conn.recv(65536):
+                        pass
+                    return
+                if mode == "slow":
+                    time.sleep(self.delay)
+                status = b"500 Internal Server Error" if mode == "error" else b"200 OK"
+                conn.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Length: 0\r\n\r\n")
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            self.conns.discard(conn)
+            conn.close()
+
+    @property
+    def url(self) -> str:
+        scheme = "https" if self.tls_context else "http"
+        return f"{scheme}://127.0.0.1:{self.port}/DeviceStatus"
+
+    def bodies(self, mode: str | None = None) -> list:
+        return [a[2] for a in self.arrivals if mode is None or a[1] == mode]
+
+    def first_tries(self) -> list[float]:
+        """When each beat's first POST arrived (needs the beat_seq extension)."""
+        seen, times = set(), []
+        for arrived, _mode, body, _headers, _raw in self.arrivals:
+            seq = body.get("beat_seq") if isinstance(body, dict) else None
+            if seq is not None and seq not in seen:
+                seen.add(seq)
+                times.append(arrived)
+        return times
+
+    def close(self):
+        if self.mode != "refuse":
+            self._stop_listening()
+        self.mode = "closed"

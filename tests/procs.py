@@ -22,12 +22,13 @@ def command() -> list[str]:
 GUARD = str(Path(__file__).parent / "guard")
 
 
-def env() -> dict:
+def env(**extra: str) -> dict:
     """The environment for a sereport subprocess: no systemd, and the loopback guard."""
     clean = dict(os.environ)
     for key in ("NOTIFY_SOCKET", "JOURNAL_STREAM", "SEREPORT_CONFIG"):
         clean.pop(key, None)
     clean["PYTHONPATH"] = os.pathsep.join(filter(None, [GUARD, clean.get("PYTHONPATH")]))
+    clean.update(extra)
     return clean
 
 
@@ -36,9 +37,44 @@ def run(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
                           timeout=timeout, env=env())
 
 
-def start(*args: str, **kwargs) -> subprocess.Popen:
-    return subprocess.Popen(command() + list(args), stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env(), **kwargs)
+def start(*args: str, extra_env: dict | None = None, stdout=subprocess.PIPE,
+          stderr=subprocess.PIPE) -> subprocess.Popen:
+    return subprocess.Popen(command() + list(args), stdout=stdout, stderr=stderr, text=True,
+                            env=env(**(extra_env or {})))
+
+
+class Logged:
+    """A sereport subprocess whose output goes to files (a pipe left unread could block it)."""
+
+    def __init__(self, directory: Path, *args: str, extra_env: dict | None = None):
+        directory.mkdir(parents=True, exist_ok=True)
+        self.out_path = directory / "stdout"
+        self.err_path = directory / "stderr"
+        with open(self.out_path, "w") as out, open(self.err_path, "w") as err:
+            self.proc = start(*args, extra_env=extra_env, stdout=out, stderr=err)
+
+    def log(self) -> str:
+        return self.err_path.read_text()
+
+    def wait_log(self, text: str, timeout: float = 10.0) -> str:
+        return wait_for(lambda: text in self.log() and self.log(), timeout)
+
+    def terminate(self, timeout: float = 5.0) -> tuple[int, float]:
+        """SIGTERM; the exit status and the seconds it took to exit."""
+        started = time.monotonic()
+        self.proc.terminate()
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"no exit within {timeout}s of SIGTERM:\n{self.log()}")
+        return code, time.monotonic() - started
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
 
 
 def wait_for(predicate, timeout: float = 10.0, step: float = 0.05):

@@ -245,3 +245,35 @@ def test_probe_interval_defaults_to_beat_interval(write_config):
     assert cfg.probe_every == 7.0
     cfg = config.load(write_config(f"dev_sno: {LICENCE}\nWEB_HEART_TIME: 7\nprobe_interval: 30\n"))
     assert cfg.probe_every == 30.0
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("tls_ca_file: /nonexistent/ca.pem", "tls_ca_file: '/nonexistent/ca.pem' cannot be read: No such file or directory"),
+    ("tls_client_key: /etc/hostname", "tls_client_key: is set without tls_client_cert"),
+    ("http_headers: [a]", "http_headers: list is not a mapping"),
+    ("http_headers: {'bad name': x}", "http_headers.bad name: is not a valid header name"),
+    ("http_headers: {Content-Type: text/plain}", "http_headers.Content-Type: is set by sereport itself"),
+    ('http_headers: {X-A: "a\\nb"}', "http_headers.X-A: the value is not one line of text"),
+    ("hmac_header: 'X Sig'", "hmac_header: 'X Sig' is not a valid header name"),
+    ("extensions: [seq]", "extensions: ['seq'] is not allowed; allowed: a list of beat_seq, boot_id, sent_at"),
+    ("offline_beat_on_stop: maybe", "offline_beat_on_stop: 'maybe' is not a boolean"),
+])
+def test_delivery_keys_are_validated(write_config, line, expected):
+    found = problems(write_config, f"dev_sno: {LICENCE}\n{line}\n")
+    assert len(found) == 1 and expected in found[0], found
+
+
+def test_header_values_and_secret_never_echoed(write_config):
+    found = problems(write_config, f"dev_sno: {LICENCE}\nhttp_headers: {{Authorization: [Bearer, S3CRET]}}\n"
+                                   "hmac_secret: [S3CRET]\n")
+    assert len(found) == 2 and not any("S3CRET" in p for p in found)
+
+
+def test_delivery_keys(write_config):
+    cfg = config.load(write_config(f"dev_sno: {LICENCE}\nhttp_headers: {{Authorization: Bearer x}}\n"
+                                   "hmac_secret: s\nextensions: [sent_at, beat_seq]\n"))
+    assert cfg.http_headers == (("Authorization", "Bearer x"),)
+    assert cfg.hmac_secret == "s" and cfg.hmac_header == "X-Sereport-Signature"
+    assert cfg.extensions == ("sent_at", "beat_seq")
+    assert cfg.offline_beat_on_stop is True
+    assert "hmac_secret='s'" not in repr(cfg)

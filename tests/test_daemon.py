@@ -1,0 +1,177 @@
+"""`sereport run` as a real process: reload, platform faults, stop."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from peers import Platform
+from procs import wait_for
+
+LICENCE = "ZKZCPI000120190807142601"
+
+
+@pytest.fixture
+def platform():
+    peer = Platform()
+    yield peer
+    peer.close()
+
+
+def config_text(url, interval=1, extra=""):
+    return f"dev_sno: {LICENCE}\nWEB_HEART_URL: {url}\nWEB_HEART_TIME: {interval}\n{extra}"
+
+
+def arrivals(peer, count, timeout=15):
+    return wait_for(lambda: len(peer.arrivals) >= count and peer.arrivals, timeout)
+
+
+def phase_errors(times, interval):
+    """How far each time is from the grid through the first one, in seconds."""
+    errors = []
+    for t in times:
+        offset = (t - times[0]) % interval
+        errors.append(min(offset, interval - offset))
+    return errors
+
+
+# --- reload ---------------------------------------------------------------------
+
+def test_valid_edit_takes_effect_on_a_new_grid(write_config, daemon, platform):
+    other = Platform()
+    try:
+        path = write_config(config_text(platform.url, 1))
+        proc = daemon(path)
+        arrivals(platform, 2)
+        write_config(config_text(other.url, 0.5))
+        proc.wait_log("config reloaded (file changed)")
+        got = wait_for(lambda: len(other.arrivals) >= 5 and other.arrivals, 10)
+        times = [a[0] for a in got]
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        assert all(abs(g - 0.5) < 0.2 for g in gaps), gaps
+        log = proc.log()
+        assert "WEB_HEART_TIME 1 -> 0.5" in log and other.url in log
+        before = len(platform.arrivals)
+        time.sleep(1.2)
+        assert len(platform.arrivals) == before  # the old target gets nothing more
+    finally:
+        other.close()
+    assert proc.terminate()[0] == 0
+
+
+@pytest.mark.parametrize("breakage, message", [
+    ("formats: xml\n", "formats: ['xml'] is not allowed"),
+    ("delete", "cannot read: No such file or directory"),
+])
+def test_bad_edit_keeps_the_old_config_beating(write_config, daemon, platform, breakage, message):
+    path = write_config(config_text(platform.url, 0.5))
+    proc = daemon(path)
+    arrivals(platform, 2)
+    if breakage == "delete":
+        os.remove(path)
+    else:
+        with open(path, "a") as handle:
+            handle.write(breakage)
+    proc.wait_log("config not reloaded")
+    count = len(platform.arrivals)
+    time.sleep(2.2)
+    assert len(platform.arrivals) >= count + 3  # still beating with the old config
+    log = proc.log()
+    assert log.count(message) == 1, log  # logged once, not every check
+    assert "the running config stays in force" in log
+    write_config(config_text(platform.url, 0.5))
+    proc.wait_log("is valid again")
+    assert proc.terminate()[0] == 0
+
+
+def test_sighup_reloads(write_config, daemon, platform):
+    path = write_config(config_text(platform.url, 1))
+    proc = daemon(path)
+    arrivals(platform, 1)
+    # An edit the file watch cannot see (same inode, size and mtime): only SIGHUP finds it.
+    stat = os.stat(path)
+    text = open(path).read().replace("WEB_HEART_TIME: 1", "WEB_HEART_TIME: 2")
+    with open(path, "r+") as handle:
+        handle.write(text)
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    time.sleep(1.5)
+    assert "config reloaded" not in proc.log()
+    proc.proc.send_signal(signal.SIGHUP)
+    log = proc.wait_log("config reloaded (SIGHUP): WEB_HEART_TIME 1 -> 2")
+    proc.proc.send_signal(signal.SIGHUP)
+    proc.wait_log("SIGHUP: " + path + " has not changed")
+    assert log
+    assert proc.terminate()[0] == 0
+
+
+# --- the platform misbehaves ------------------------------------------------------
+
+def test_beats_keep_the_grid_through_platform_faults_and_recover(write_config, daemon, platform):
+    path = write_config(config_text(platform.url, 1, "offline_beat_on_stop: false\n"
+                                                      "extensions: [beat_seq]\n"))
+    proc = daemon(path)
+    arrivals(platform, 3)
+    for mode in ("hang", "error", "slow", "refuse", "ok", "error", "ok", "hang", "ok"):
+        platform.set(mode)
+        time.sleep(2.5 if mode != "ok" else 1.5)
+    # Each beat's first POST started on the grid of the first beat, however the
+    # beats before it had fared: no drift, no burst.
+    starts = platform.first_tries()
+    errors = phase_errors(starts, 1.0)
+    assert max(errors) < 0.2, errors
+    seqs = [b["beat_seq"] for b in platform.bodies() if isinstance(b, dict)]
+    assert seqs == sorted(seqs)  # never an old heartbeat replayed after a newer one
+    code, took = proc.terminate()
+    assert code == 0
+    log = proc.log()
+    assert "reachable again after" in log and "down since" in log
+    assert "no answer" in log and "HTTP 500" in log and "connection refused" in log
+    # Failures were retried within their beat while time remained.
+    assert "after 2 attempts" in log or "after 3 attempts" in log
+
+
+def test_platform_that_hangs_never_costs_a_beat(write_config, daemon, platform):
+    platform.set("hang")
+    path = write_config(config_text(platform.url, 1, "offline_beat_on_stop: false\n"
+                                                      "extensions: [beat_seq]\n"))
+    proc = daemon(path)
+    wait_for(lambda: len(platform.first_tries()) >= 5, 10)
+    starts = platform.first_tries()
+    gaps = [b - a for a, b in zip(starts, starts[1:])]
+    assert all(abs(g - 1.0) < 0.2 for g in gaps), gaps
+    assert "skipped" not in proc.log()
+    proc.terminate()
+
+
+# --- stop ---------------------------------------------------------------------------
+
+def test_sigterm_mid_request_exits_within_2s(write_config, daemon, platform):
+    platform.set("hang")
+    path = write_config(config_text(platform.url, 10))
+    proc = daemon(path)
+    arrivals(platform, 1)  # a POST is now hanging
+    time.sleep(0.3)
+    code, took = proc.terminate()
+    assert code == 0 and took < 2.0, took
+    assert "STOPPING" not in proc.log()  # no systemd here: the notify calls are silent
+
+
+def test_offline_beat_on_stop(write_config, daemon, platform):
+    path = write_config(config_text(platform.url, 1, "formats: both\n"))
+    proc = daemon(path)
+    arrivals(platform, 2)
+    code, took = proc.terminate()
+    assert code == 0 and took < 2.0
+    last = platform.bodies()[-1]
+    assert last["gateway_status"] == "offline" and last["dev_sno"] == LICENCE
+    assert all(b.get("gateway_status", "online") == "online" for b in platform.bodies()[:-1])
+    assert "offline beat to " + platform.url + ": HTTP 200 OK" in proc.log()
+
+
+def test_no_offline_beat_when_switched_off(write_config, daemon, platform):
+    path = write_config(config_text(platform.url, 1, "offline_beat_on_stop: false\n"))
+    proc = daemon(path)
+    arrivals(platform, 1)
+    proc.terminate()
+    assert all(b["gateway_status"] == "online" for b in platform.bodies())
