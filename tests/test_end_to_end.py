@@ -29,6 +29,7 @@ def test_run_beats_on_the_grid_into_the_receiver(write_config, tmp_path, spawn):
     assert "SIGTERM received: stopping" in err
     rcode, rout, _ = stop(receiver)
     assert rcode == 0
+    assert all(e["valid"] for e in lines), [e["problems"] for e in lines if not e["valid"]]
     gateways = [e for e in lines if "dev_sno" in e["body"]]
     medias = [e for e in lines if "mq_license_key" in e["body"]]
     assert len(gateways) >= 3 and len(medias) >= 3

@@ -1,11 +1,14 @@
+import copy
 import io
 import json
 import threading
+import time
 
 import pytest
 import requests
 
 from sereport.receiver import Receiver, mask, summary
+from test_validate import GATEWAY, MEDIA
 
 
 @pytest.fixture
@@ -19,35 +22,75 @@ def receiver(tmp_path):
     server.server_close()
 
 
-GATEWAY = {"gateway_ip": "192.168.1.251", "gateway_name": "box1", "gateway_status": "online",
-           "gateway_sn": "SN1", "dev_sno": "ZKZCPI000120190807142601",
-           "gateway_ext_data": {"sw_version": "v", "cpu_usage": 6.5},
-           "sub_devices": [{"ep_status": "online"}, {"ep_status": "offline"}]}
+def post(receiver, doc, path="/DeviceStatus"):
+    return requests.post(receiver.base + path, json=doc, timeout=5)
 
 
-def test_gateway_heartbeat_is_printed_and_logged(receiver, tmp_path):
-    answer = requests.post(receiver.base + "/DeviceStatus", json=GATEWAY, timeout=5)
-    assert answer.status_code == 200
+def test_valid_gateway_heartbeat_is_printed_logged_and_kept(receiver, tmp_path):
+    answer = post(receiver, GATEWAY)
+    assert answer.status_code == 200 and answer.json() == {"result": "ok", "format": "gateway"}
     line = receiver.out.getvalue()
-    assert "gateway box=box1 sn=SN1 ip=192.168.1.251 status=online devices 1/2 online cpu_usage=6.5" in line
+    assert "gateway box=bm1682landy93 sn=SZCCKQRAIJBAH0002 ip=192.168.1.251 status=online devices 1/1 online" in line
     assert "ZKZCPI000120190807142601" not in line
     entry = json.loads((tmp_path / "beats.jsonl").read_text())
-    assert entry["body"] == GATEWAY and entry["path"] == "/DeviceStatus"
+    assert entry["body"] == GATEWAY and entry["valid"] and entry["format"] == "gateway"
+    [box] = requests.get(receiver.base + "/boxes.json", timeout=5).json()
+    assert (box["box"], box["name"], box["online"], box["total"], box["stale"]) == (
+        "ZKZC…2601", "bm1682landy93", 1, 1, False)
 
 
 @pytest.mark.parametrize("key", ["media_devices", "sub_devices"])
-def test_media_heartbeat_either_list_key(receiver, key):
-    doc = {"mq_license_key": "ZKZCPI000120190807142601",
-           key: [{"media_device_status": "online"}]}
-    assert requests.post(receiver.base + "/any/path", json=doc, timeout=5).status_code == 200
-    assert "media box=ZKZC…2601 devices 1/1 online" in receiver.out.getvalue()
+def test_media_heartbeat_either_list_key_any_path(receiver, key):
+    doc = {"mq_license_key": MEDIA["mq_license_key"], key: MEDIA["media_devices"]}
+    assert post(receiver, doc, "/any/path").status_code == 200
+    assert "/any/path media box=ZKZC…2601 devices 1/1 online" in receiver.out.getvalue()
 
 
-@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]"])
-def test_bad_bodies_are_400(receiver, body):
+def test_both_formats_of_one_box_make_one_row(receiver):
+    post(receiver, GATEWAY)
+    post(receiver, MEDIA)
+    [box] = requests.get(receiver.base + "/boxes.json", timeout=5).json()
+    assert box["formats"] == ["gateway", "media"]
+
+
+def test_invalid_heartbeat_is_400_with_field_paths(receiver, tmp_path):
+    doc = copy.deepcopy(GATEWAY)
+    doc["sub_devices"][0]["ep_type"] = 2
+    del doc["gateway_ext_data"]["sw_version"]
+    answer = post(receiver, doc)
+    assert answer.status_code == 400
+    assert answer.json() == {"result": "invalid", "format": "gateway", "errors": [
+        "gateway_ext_data.sw_version: missing",
+        "sub_devices[0].ep_type: is a number, not a string"]}
+    assert "INVALID gateway: gateway_ext_data.sw_version: missing; sub_devices[0].ep_type" in receiver.out.getvalue()
+    assert requests.get(receiver.base + "/boxes.json", timeout=5).json() == []  # not kept
+    assert json.loads((tmp_path / "beats.jsonl").read_text())["valid"] is False
+
+
+@pytest.mark.parametrize("body, error", [
+    (b"{not json", "body is not JSON"),
+    (b"[1, 2]", "(document): is a list, not an object"),
+])
+def test_bad_bodies_are_400(receiver, body, error):
     answer = requests.post(receiver.base + "/DeviceStatus", data=body, timeout=5)
-    assert answer.status_code == 400 and "error" in answer.json()
-    assert receiver.out.getvalue() == ""
+    assert answer.status_code == 400 and error in answer.json()["errors"][0]
+
+
+def test_stale_after_three_intervals(receiver, monkeypatch):
+    post(receiver, GATEWAY)
+    time.sleep(0.2)
+    post(receiver, GATEWAY)  # an interval of about 0.2 s
+    assert requests.get(receiver.base + "/boxes.json", timeout=5).json()[0]["stale"] is False
+    time.sleep(0.8)
+    [box] = requests.get(receiver.base + "/boxes.json", timeout=5).json()
+    assert box["stale"] is True and 0.1 < box["interval"] < 0.5
+
+
+def test_status_page_and_unknown_paths(receiver):
+    page = requests.get(receiver.base + "/", timeout=5)
+    assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
+    assert "boxes.json" in page.text
+    assert requests.get(receiver.base + "/nope", timeout=5).status_code == 404
 
 
 def test_mask():
