@@ -8,6 +8,7 @@ as they are; the later firmware's names are aliases.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import math
 import os
 from dataclasses import dataclass, field, replace
@@ -19,6 +20,10 @@ from sereport.devices import Device, parse_device
 from sereport.redact import redact_url
 
 DEFAULT_PATH = "/etc/sereport/sereport.yaml"
+OVERRIDES_FILE = "overrides.yaml"  # in state_dir: what the local API set
+# Keys the local API may not set: where overrides live, devices (their own
+# endpoints), and the API's own binding and token.
+NOT_SETTABLE = ("state_dir", "devices", "api_enabled", "api_host", "api_port", "api_token")
 FORMATS = ("gateway", "media")
 EXTENSIONS = ("beat_seq", "boot_id", "sent_at")
 _TOKEN = set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -71,7 +76,16 @@ class Config:
     hmac_header: str = "X-Sereport-Signature"
     extensions: tuple[str, ...] = ()
     offline_beat_on_stop: bool = True
+    api_enabled: bool = True
+    api_host: str = "127.0.0.1"
+    api_port: int = 5556
+    api_token: str = field(default="", repr=False)
+    overridden: tuple[str, ...] = ()  # keys set through the API (overrides.yaml)
     devices: tuple[Device, ...] = field(default=())
+
+    @property
+    def overrides_path(self) -> str:
+        return os.path.join(self.state_dir, OVERRIDES_FILE)
 
     @property
     def probe_every(self) -> float:
@@ -139,28 +153,80 @@ def parse_yaml(text: str, path: str) -> dict:
     return data
 
 
-def load(path: str = DEFAULT_PATH) -> Config:
-    """Read and validate the config file; ConfigError says all that is wrong."""
+def _read_text(path: str) -> str:
     try:
         with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+            return handle.read()
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
-    return from_mapping(parse_yaml(text, path), path)
+
+
+def read_overrides(path: str) -> dict:
+    """The keys the local API set, {} when there are none."""
+    if not os.path.exists(path):
+        return {}
+    return parse_yaml(_read_text(path), path)
+
+
+def _fold(raw: dict) -> dict:
+    """The vendor's key names for the later firmware's aliases (for merging)."""
+    folded = dict(raw)
+    for name, alias in ALIASES.items():
+        if alias in folded and name not in folded:
+            folded[name] = folded.pop(alias)
+    return folded
+
+
+def merge(raw: dict, overrides: dict) -> dict:
+    """The file's keys with the overrides on top (an alias counts as its key)."""
+    overrides = _fold(overrides)
+    merged = dict(raw)
+    for key in overrides:
+        merged.pop(key, None)
+        merged.pop(ALIASES.get(key, ""), None)
+    merged.update(overrides)
+    return merged
+
+
+def state_dir_of(raw: dict) -> str:
+    value = raw.get("state_dir")
+    return value if isinstance(value, str) and value.startswith("/") else "/var/lib/sereport"
+
+
+def load(path: str = DEFAULT_PATH, overrides: dict | None = None) -> Config:
+    """Read and validate the config file with the API's overrides on top.
+
+    ``overrides`` replaces what overrides.yaml holds (the API checks a change
+    this way before writing it).  ConfigError says all that is wrong, each
+    problem naming the file its value came from.
+    """
+    raw = parse_yaml(_read_text(path), path)
+    over_path = os.path.join(state_dir_of(raw), OVERRIDES_FILE)
+    if overrides is None:
+        overrides = read_overrides(over_path)
+    problems = [f"{over_path}: {key}: cannot be set through the API; allowed: set it in {path}"
+                for key in overrides if key in NOT_SETTABLE]
+    if problems:
+        raise ConfigError(problems)
+    sources = {key: over_path for key in _fold(overrides)}
+    return from_mapping(merge(raw, overrides), path, sources=sources,
+                        overridden=tuple(_fold(overrides)))
 
 
 class _Checker:
     """Pulls typed values out of the raw mapping, collecting problems."""
 
-    def __init__(self, raw: dict, path: str):
+    def __init__(self, raw: dict, path: str, sources: dict[str, str] | None = None):
         self.raw = raw
         self.path = path
+        self.sources = sources or {}  # key -> the file its value came from
         self.problems: list[str] = []
 
     def bad(self, key: str, message: str) -> None:
-        self.problems.append(f"{self.path}: {key}: {message}")
+        root = key.split(".")[0].split("[")[0]
+        self.problems.append(f"{self.sources.get(root, self.path)}: {key}: {message}")
 
     def number(self, key: str, default: float, low: float, high: float, what: str) -> float:
         value = self.raw.get(key, default)
@@ -368,11 +434,12 @@ def _interface(checker: _Checker) -> str:
     return value
 
 
-def from_mapping(raw: dict, path: str) -> Config:
+def from_mapping(raw: dict, path: str, sources: dict[str, str] | None = None,
+                 overridden: tuple[str, ...] = ()) -> Config:
     """Validate a parsed mapping; ConfigError lists every problem."""
-    checker = _Checker({}, path)
+    checker = _Checker({}, path, sources)
     checker.raw = _aliased(raw, checker)
-    known = set(Config.__dataclass_fields__) - {"path", "urls", "interval"}
+    known = set(Config.__dataclass_fields__) - {"path", "urls", "interval", "overridden"}
     known |= {"WEB_HEART_URL", "WEB_HEART_TIME"}
     for key in checker.raw:
         if key not in known:
@@ -427,8 +494,17 @@ def from_mapping(raw: dict, path: str) -> Config:
         hmac_header=checker.text("hmac_header", "X-Sereport-Signature"),
         extensions=_extensions(checker),
         offline_beat_on_stop=checker.flag("offline_beat_on_stop", True),
+        api_enabled=checker.flag("api_enabled", True),
+        api_host=checker.text("api_host", "127.0.0.1"),
+        api_port=checker.integer("api_port", 5556, 1, 65535, "the local API's TCP port"),
+        api_token=checker.text("api_token", "", secret=True),
+        overridden=overridden,
         devices=_devices(checker),
     )
+    if cfg.api_enabled and not cfg.api_token and not _loopback(cfg.api_host):
+        checker.bad("api_host", f"{cfg.api_host!r} is not a loopback address and api_token is "
+                                "empty; allowed: 127.0.0.1, or set api_token so every request "
+                                "must carry it")
     if cfg.tls_client_key and not cfg.tls_client_cert:
         checker.bad("tls_client_key", "is set without tls_client_cert; allowed: both, or "
                                       "tls_client_cert alone for a file holding both")
@@ -446,6 +522,15 @@ def from_mapping(raw: dict, path: str) -> Config:
     if checker.problems:
         raise ConfigError(checker.problems)
     return cfg
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def require_targets(cfg: Config) -> None:

@@ -15,9 +15,12 @@ import logging
 import os
 import signal
 import threading
+import time
 
 from sereport import __version__, config
+from sereport.api import ApiServer
 from sereport.beat import BeatLoop
+from sereport.monitor import describe
 from sereport.notify import Notifier
 from sereport.redact import redact_url
 from sereport.reporter import Reporter
@@ -25,15 +28,21 @@ from sereport.reporter import Reporter
 log = logging.getLogger("sereport")
 JOIN_TIMEOUT = 0.4  # per loop thread at stop: a POST in flight is abandoned, not awaited
 OFFLINE_BEAT_TIMEOUT = 0.8
-SECRET_KEYS = {"dev_sno", "hmac_secret", "http_headers", "devices"}
+SECRET_KEYS = {"dev_sno", "hmac_secret", "http_headers", "devices", "api_token"}
+API_KEYS = ("api_enabled", "api_host", "api_port")
 
 
-def _signature(path: str):
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st.st_ino, st.st_mtime_ns, st.st_size
+def _signature(cfg: config.Config):
+    """Identifies the contents of the config file and the API's overrides file."""
+    signature = []
+    for path in (cfg.path, cfg.overrides_path):
+        try:
+            st = os.stat(path)
+        except OSError:
+            signature.append(None)
+        else:
+            signature.append((st.st_ino, st.st_mtime_ns, st.st_size))
+    return tuple(signature)
 
 
 def changed_keys(old: config.Config, new: config.Config) -> list[str]:
@@ -61,8 +70,12 @@ class Daemon:
         self.reporter = Reporter(cfg)
         self.stop = threading.Event()
         self.wake = threading.Event()
-        self._reload_asked = False
-        self._signature = _signature(cfg.path)
+        self.config_lock = threading.Lock()  # one config change at a time (API)
+        self.started = time.monotonic()
+        self.started_at = time.time()
+        self.api: ApiServer | None = None
+        self._reload_asked = ""
+        self._signature = _signature(cfg)
         self._config_error = ""
         self._notify_lock = threading.Lock()  # no pet after STOPPING=1
         tick_every = self.notifier.watchdog_interval
@@ -81,12 +94,16 @@ class Daemon:
             self.wake.set()
 
         def reload(_signum, _frame):
-            self._reload_asked = True
-            self.wake.set()
+            self.request_reload("SIGHUP")
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGHUP, reload)
+
+    def request_reload(self, why: str) -> None:
+        """Reload in the main thread as soon as it wakes (signal handler or API)."""
+        self._reload_asked = why
+        self.wake.set()
 
     # --- the loops -----------------------------------------------------------
 
@@ -116,22 +133,43 @@ class Daemon:
             self.reporter.monitor.first_cycle.wait(cfg.probe_timeout + 0.5)
         threads.append(threading.Thread(target=self.beating.run, name="beat", daemon=True))
         threads[1].start()
+        self._start_api()
         self.notifier.ready(f"started: {len(cfg.urls)} target(s), {devices} device(s)")
         while not self.stop.is_set():
             self.wake.wait(min(1.0, self.cfg.interval))
             self.wake.clear()
             if self.stop.is_set():
                 break
-            asked, self._reload_asked = self._reload_asked, False
-            signature = _signature(self.cfg.path)
+            asked, self._reload_asked = self._reload_asked, ""
+            signature = _signature(self.cfg)
             if asked or signature != self._signature:
                 self._signature = signature
-                self.reload("SIGHUP" if asked else "file changed")
+                self.reload(asked or "file changed")
         return self._shutdown(threads)
+
+    def _start_api(self) -> None:
+        cfg = self.cfg
+        if not cfg.api_enabled:
+            return
+        try:
+            self.api = ApiServer(self)
+        except OSError as exc:
+            log.error("local API not started: cannot listen on %s:%d: %s (heartbeats go on)",
+                      cfg.api_host, cfg.api_port, exc.strerror or exc)
+            return
+        self.api.start()
+        log.info("local API on http://%s:%d/ (description: /openapi.yaml)", cfg.api_host,
+                 self.api.server_port)
+
+    def _stop_api(self) -> None:
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
 
     def _shutdown(self, threads: list[threading.Thread]) -> int:
         with self._notify_lock:
             self.notifier.stopping()
+        self._stop_api()
         self.probing.interrupt()
         self.beating.interrupt()
         for thread in threads:
@@ -171,10 +209,36 @@ class Daemon:
         self.notifier.reloading()
         log.info("config reloaded (%s): %s", why, "; ".join(changed_keys(old, new)))
         self.cfg = new
+        self._signature = _signature(new)  # the overrides file may have moved with state_dir
         self.reporter.reconfigure(new)
+        if any(getattr(old, k) != getattr(new, k) for k in API_KEYS):
+            self._stop_api()
+            self._start_api()
         if (new.interval, new.urls) != (old.interval, old.urls):
             self.beating.restart(new.interval)
         if new.probe_every != old.probe_every:
             self.probing.restart(new.probe_every)
         self.notifier.ready()
         return True
+
+    # --- for the API -----------------------------------------------------------
+
+    def device_record(self, device) -> dict:
+        return describe(device, self.reporter.registry, self.reporter.monitor.states().get(device.id))
+
+    def status(self) -> dict:
+        reporter, monitor = self.reporter, self.reporter.monitor
+        states = monitor.states()
+        return {
+            "version": __version__,
+            "started_at": self.started_at,
+            "uptime_seconds": round(time.monotonic() - self.started, 3),
+            "interval": self.cfg.interval,
+            "beats": reporter.beats,
+            "targets": [{k: v for k, v in t.items() if k not in ("sent_ok", "sent_failed")}
+                        for t in reporter.targets()],
+            "probe_cycles": monitor.cycles,
+            "last_probe_cycle_seconds": round(monitor.last_cycle_seconds, 3),
+            "devices_online": sum(s.status == "online" for s in states.values()),
+            "devices": [self.device_record(d) for d in reporter.registry.devices()],
+        }

@@ -8,8 +8,8 @@ import sys
 import time
 
 from sereport.config import Config
-from sereport.devices import EP_TYPES, KINDS, PROBES, STATUSES, Device
-from sereport.monitor import DeviceState, read_status
+from sereport.devices import EP_TYPES, KINDS, PROBES, STATUSES
+from sereport.monitor import describe, read_status
 from sereport.registry import Registry, RegistryError
 
 
@@ -39,17 +39,6 @@ def add_parser(commands) -> None:
     show = actions.add_parser("show", help="one device with its last probe result")
     show.add_argument("key", metavar="ID|URL")
     show.add_argument("--json", action="store_true", help="as JSON, for scripts")
-
-
-def _record(device: Device, registry: Registry, state: DeviceState | None) -> dict:
-    record = device.public()
-    record["probe"] = device.probe_kind
-    record["source"] = registry.source_of(device)
-    if state is not None and state.probed:
-        record["last_probe"] = {"status": state.status, "reason": state.reason,
-                                "detail": state.detail, "checked_at": state.checked_at,
-                                "duration": round(state.duration, 3)}
-    return record
 
 
 def _table(records: list[dict]) -> str:
@@ -82,7 +71,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
             states = read_status(cfg)
             if args.action == "show":
                 device = registry.find(args.key)
-                record = _record(device, registry, states.get(device.id))
+                record = describe(device, registry, states.get(device.id))
                 if args.json:
                     print(json.dumps(record, ensure_ascii=False, indent=2))
                 else:
@@ -97,7 +86,7 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
                     if "last_probe" not in record:
                         print("last_probe: none yet (is the daemon running?)")
             else:
-                records = [_record(d, registry, states.get(d.id)) for d in registry.load()]
+                records = [describe(d, registry, states.get(d.id)) for d in registry.load()]
                 print(json.dumps(records, ensure_ascii=False, indent=2) if args.json
                       else _table(records))
     except RegistryError as exc:

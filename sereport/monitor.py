@@ -182,3 +182,15 @@ def read_status(cfg: Config) -> dict[str, DeviceState]:
     fields = set(DeviceState.__dataclass_fields__)
     return {key: replace(DeviceState(), **{k: v for k, v in value.items() if k in fields})
             for key, value in data.items() if isinstance(value, dict)}
+
+
+def describe(device: Device, registry: Registry, state: DeviceState | None) -> dict:
+    """A device for people and scripts: public fields, probe, source, last probe result."""
+    record = device.public()
+    record["probe"] = device.probe_kind
+    record["source"] = registry.source_of(device)
+    if state is not None and state.probed:
+        record["last_probe"] = {"status": state.status, "reason": state.reason,
+                                "detail": state.detail, "checked_at": state.checked_at,
+                                "duration": round(state.duration, 3)}
+    return record

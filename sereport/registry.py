@@ -32,6 +32,14 @@ class RegistryError(Exception):
     """A registry change refused, or a registry file that cannot be used."""
 
 
+class Conflict(RegistryError):
+    """The URL or id is taken, or the device belongs to the config file."""
+
+
+class NotFound(RegistryError):
+    """No device has that id or URL."""
+
+
 def _signature(path: str):
     try:
         st = os.stat(path)
@@ -123,7 +131,7 @@ class Registry:
         for device in self.load():
             if key in (device.id, device.url):
                 return device
-        raise RegistryError(f"no device with id or url {redact_url(key)!r}")
+        raise NotFound(f"no device with id or url {redact_url(key)!r}")
 
     def source_of(self, device: Device) -> str:
         return self.seed_source if device in self.seed else self.path
@@ -177,10 +185,9 @@ class Registry:
             for other in list(self.seed) + stored:
                 for attr in ("url", "id"):
                     if getattr(other, attr) == getattr(device, attr):
-                        raise RegistryError(
-                            f"{attr} {getattr(device, attr) if attr == 'id' else redact_url(device.url)!r} "
-                            f"is already used by device {other.id} {other.shown} "
-                            f"(in {self.source_of(other)})")
+                        value = device.id if attr == "id" else redact_url(device.url)
+                        raise Conflict(f"{attr} {value!r} is already used by device {other.id} "
+                                       f"{other.shown} (in {self.source_of(other)})")
             self._write(stored + [device])
         return device
 
@@ -188,10 +195,10 @@ class Registry:
         with self._locked() as stored:
             for device in self.seed:
                 if key in (device.id, device.url):
-                    raise RegistryError(f"device {device.id} {device.shown} is listed in "
-                                        f"{self.seed_source}; remove it there")
+                    raise Conflict(f"device {device.id} {device.shown} is listed in "
+                                   f"{self.seed_source}; remove it there")
             for device in stored:
                 if key in (device.id, device.url):
                     self._write([d for d in stored if d is not device])
                     return device
-        raise RegistryError(f"no device with id or url {redact_url(key)!r}")
+        raise NotFound(f"no device with id or url {redact_url(key)!r}")

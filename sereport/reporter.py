@@ -29,13 +29,18 @@ BOOT_ID_FILE = "/proc/sys/kernel/random/boot_id"
 
 
 class _Target:
-    """What the log needs to know about one URL."""
+    """What the log, /status and /metrics need to know about one URL and format."""
 
     def __init__(self) -> None:
         self.missed = 0
         self.down_since = 0.0
         self.reason = ""
         self.ever_ok = False
+        self.last: Result | None = None
+        self.last_at = 0.0
+        self.last_ok_at = 0.0
+        self.sent_ok = 0
+        self.sent_failed = 0
 
 
 def _boot_id() -> str:
@@ -130,8 +135,29 @@ class Reporter:
         return (f"beat {self.beats}: {accepted}/{len(self.last_results)} report(s) accepted; "
                 f"{online}/{len(states)} device(s) online")
 
+    def targets(self) -> list[dict]:
+        """Per URL and format: the last result, missed beats, counts (for the API)."""
+        views = []
+        for (fmt, url), t in self._targets.items():
+            last = t.last
+            views.append({
+                "url": url, "format": fmt, "missed_beats": t.missed,
+                "down_since": t.down_since if t.missed else None,
+                "last_beat_at": t.last_at or None, "last_success_at": t.last_ok_at or None,
+                "last_result": None if last is None else {
+                    "ok": last.ok, "reason": last.reason, "status": last.status,
+                    "attempts": last.attempts, "seconds": round(last.elapsed, 3)},
+                "sent_ok": t.sent_ok, "sent_failed": t.sent_failed})
+        return views
+
     def _note(self, r: Result) -> None:
-        target = self._targets.setdefault(f"{r.format} {r.url}", _Target())
+        target = self._targets.setdefault((r.format, r.url), _Target())
+        target.last, target.last_at = r, time.time()
+        if r.ok:
+            target.sent_ok += 1
+            target.last_ok_at = target.last_at
+        else:
+            target.sent_failed += 1
         if r.ok:
             if target.missed:
                 since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(target.down_since))

@@ -9,7 +9,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent / "guard"))
 
 import sitecustomize  # noqa: E402,F401 - the no-traffic-off-loopback guard, in this process too
-from peers import HttpSink  # noqa: E402
+from peers import HttpSink, refused_port  # noqa: E402
+
+api_ports: dict[str, int] = {}
 
 MINIMAL = "dev_sno: ZKZCPI000120190807142601\nWEB_HEART_URL: http://127.0.0.1:9/DeviceStatus\n"
 
@@ -26,6 +28,8 @@ def write_config(tmp_path):
         for key in ("state_dir", "runtime_dir"):
             if isolate and f"{key}:" not in text:
                 text += f"\n{key}: {tmp_path / key}\n"
+        if isolate and "api_port:" not in text:  # daemons of one test run must not share a port
+            text += f"api_port: {api_ports.setdefault(str(tmp_path), refused_port())}\n"
         path = tmp_path / name
         path.write_text(text, encoding="utf-8")
         return str(path)

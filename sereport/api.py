@@ -1,0 +1,311 @@
+"""The local HTTP API: the vendor box's config API, devices, status, metrics.
+
+Served by ``sereport run`` on ``api_host:api_port`` (127.0.0.1:5556 by
+default; the vendor's own service is on 5555, and the paths are the
+vendor's, so a client only changes the port).  Bound anywhere but loopback
+it needs ``api_token``, and with a token every request must carry
+``Authorization: Bearer TOKEN``.  Bad input never changes anything: it gets
+a 4xx with a one-line reason.  The API is described in openapi.yaml, served
+at /openapi.yaml.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+import re
+import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from typing import TYPE_CHECKING, Callable
+from urllib.parse import unquote
+
+import yaml
+
+from sereport import config, metrics
+from sereport.registry import Conflict, NotFound, RegistryError
+
+if TYPE_CHECKING:
+    from sereport.daemon import Daemon
+
+log = logging.getLogger(__name__)
+MAX_BODY = 64 * 1024
+CONFIG_PREFIX = "/sophon/v2/face/"
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, **extra):
+        super().__init__(message)
+        self.status, self.extra = status, extra
+
+
+# --- the handlers: (daemon, body or None, path parameter) -> (status, JSON body) -------
+
+def _config_names() -> list[str]:
+    return ["WEB_HEART_URL", "WEB_HEART_TIME"] + [
+        key for key in config.Config.__dataclass_fields__
+        if key not in ("path", "urls", "interval", "overridden", "devices")]
+
+
+def effective(cfg: config.Config) -> dict:
+    """Every effective key, flat, secrets masked."""
+    from sereport.redact import redact_url
+
+    values = {"WEB_HEART_URL": ",".join(redact_url(u) for u in cfg.urls),
+              "WEB_HEART_TIME": int(cfg.interval) if cfg.interval.is_integer() else cfg.interval}
+    for key in _config_names()[2:]:
+        value = getattr(cfg, key)
+        if key == "http_headers":
+            value = {name: "***" for name, _ in value}
+        elif key in ("dev_sno", "hmac_secret", "api_token"):
+            value = "***" if value else ""
+        elif isinstance(value, tuple):
+            value = list(value)
+        values[key] = value
+    return values
+
+
+def get_configs(daemon: Daemon, body, _param) -> tuple[int, object]:
+    values = effective(daemon.cfg)
+    if body is None or body == {}:
+        return 200, values
+    if not isinstance(body, dict) or set(body) - {"config_name"}:
+        raise ApiError(400, 'the body must be {"config_name": NAME} or empty')
+    name = body.get("config_name")
+    if not isinstance(name, str):
+        raise ApiError(400, "config_name must be a string")
+    name = {alias: key for key, alias in config.ALIASES.items()}.get(name, name)
+    if name not in values:
+        raise ApiError(404, f"no config key {name!r}")
+    return 200, {name: values[name]}
+
+
+def set_configs(daemon: Daemon, body, _param) -> tuple[int, object]:
+    if not isinstance(body, dict) or set(body) != {"config_dict"}:
+        raise ApiError(400, 'the body must be {"config_dict": {KEY: VALUE, ...}}')
+    changes = body["config_dict"]
+    if not isinstance(changes, dict) or not changes:
+        raise ApiError(400, "config_dict must be an object with at least one key")
+    with daemon.config_lock:
+        path = daemon.cfg.path
+        over_path = daemon.cfg.overrides_path
+        errors = {key: "cannot be set through the API; set it in the config file"
+                  for key in changes if key in config.NOT_SETTABLE}
+        current = config.read_overrides(over_path) if not errors else {}
+        proposed = dict(current)
+        for key, value in changes.items():
+            canonical = {a: n for n, a in config.ALIASES.items()}.get(key, key)
+            proposed.pop(key, None)
+            if value is None:
+                proposed.pop(canonical, None)
+            else:
+                proposed[canonical] = value
+        if not errors:
+            try:
+                config.load(path, overrides=proposed)
+            except config.ConfigError as exc:
+                errors = _errors_by_key(exc.problems, changes)
+        if errors:
+            raise ApiError(400, f"nothing changed: {len(errors)} bad key(s)", errors=errors)
+        _write_overrides(over_path, proposed)
+    daemon.request_reload("API")
+    return 200, {"result": "ok", "changed": sorted(changes)}
+
+
+def _errors_by_key(problems: list[str], changes: dict) -> dict:
+    """{key: why} from 'file: key: why' lines; problems of keys not sent go under '(config)'."""
+    errors: dict[str, str] = {}
+    for problem in problems:
+        match = re.match(r"^.*?: ([A-Za-z_][\w.\[\]-]*): (.*)$", problem)
+        key, why = (match.group(1), match.group(2)) if match else ("(config)", problem)
+        root = key.split(".")[0].split("[")[0]
+        sent = next((k for k in changes if k == root or config.ALIASES.get(root) == k), None)
+        if sent:
+            errors[sent] = why
+        else:  # a problem the change brings out in a key it did not send
+            errors[f"(config) {key}"] = problem
+    return errors
+
+
+def _write_overrides(path: str, overrides: dict) -> None:
+    directory = os.path.dirname(path)
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=".overrides.", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write("# Set through sereport's local API (setconfigs); these keys win over\n"
+                         "# the config file. Remove a key here, or set it to null through the\n"
+                         "# API, to go back to the file's value.\n")
+            yaml.safe_dump(overrides, handle, allow_unicode=True, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        if os.path.exists(temp):
+            os.unlink(temp)
+        raise
+
+
+def list_devices(daemon: Daemon, _body, _param) -> tuple[int, object]:
+    return 200, [daemon.device_record(d) for d in daemon.reporter.registry.load()]
+
+
+def add_device(daemon: Daemon, body, _param) -> tuple[int, object]:
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object of device fields")
+    device = daemon.reporter.registry.add(body)
+    return 201, daemon.device_record(device)
+
+
+def show_device(daemon: Daemon, _body, key) -> tuple[int, object]:
+    return 200, daemon.device_record(daemon.reporter.registry.find(key))
+
+
+def remove_device(daemon: Daemon, _body, key) -> tuple[int, object]:
+    device = daemon.reporter.registry.remove(key)
+    return 200, {"result": "ok", "removed": device.id}
+
+
+def status(daemon: Daemon, _body, _param) -> tuple[int, object]:
+    return 200, daemon.status()
+
+
+def openapi(_daemon, _body, _param) -> tuple[int, object]:
+    return 200, resources.files("sereport").joinpath("openapi.yaml").read_text(encoding="utf-8")
+
+
+def prometheus(daemon: Daemon, _body, _param) -> tuple[int, object]:
+    return 200, metrics.exposition(daemon)
+
+
+# (method, path pattern) -> handler; a pattern's group is the handler's parameter.
+ROUTES: dict[tuple[str, str], Callable] = {
+    ("GET", CONFIG_PREFIX + "getconfigs"): get_configs,
+    ("POST", CONFIG_PREFIX + "getconfigs"): get_configs,
+    ("POST", CONFIG_PREFIX + "setconfigs"): set_configs,
+    ("GET", "/devices"): list_devices,
+    ("POST", "/devices"): add_device,
+    ("GET", "/devices/{id}"): show_device,
+    ("DELETE", "/devices/{id}"): remove_device,
+    ("GET", "/status"): status,
+    ("GET", "/metrics"): prometheus,
+    ("GET", "/openapi.yaml"): openapi,
+}
+_PATTERNS = [(method, re.compile("^" + re.sub(r"\{\w+\}", "([^/]+)", path) + "$"), handler)
+             for (method, path), handler in ROUTES.items()]
+TEXT_ROUTES = {prometheus: "text/plain; version=0.0.4; charset=utf-8",
+               openapi: "application/yaml; charset=utf-8"}
+
+
+def route(method: str, path: str) -> tuple[Callable, str | None]:
+    allowed = []
+    for m, pattern, handler in _PATTERNS:
+        match = pattern.match(path)
+        if match:
+            if m == method:
+                return handler, unquote(match.group(1)) if match.groups() else None
+            allowed.append(m)
+    if allowed:
+        raise ApiError(405, f"{method} is not allowed on {path}; allowed: {', '.join(allowed)}",
+                       allow=", ".join(allowed))
+    raise ApiError(404, f"no such path {path}; see /openapi.yaml")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: "ApiServer"
+    server_version = "sereport-api"
+    protocol_version = "HTTP/1.1"
+
+    def _answer(self, status: int, body: object, kind: str = "application/json; charset=utf-8",
+                headers: dict | None = None) -> None:
+        data = body.encode("utf-8") if isinstance(body, str) else \
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _body(self):
+        length = self.headers.get("Content-Length")
+        if self.headers.get("Transfer-Encoding"):
+            raise ApiError(411, "send the body with a Content-Length, not chunked")
+        if length in (None, "", "0"):
+            return None
+        try:
+            size = int(length)
+        except ValueError:
+            raise ApiError(400, "Content-Length is not a number") from None
+        if size > MAX_BODY:
+            self.close_connection = True
+            raise ApiError(413, f"body of {size} bytes is over the limit of {MAX_BODY}")
+        raw = self.rfile.read(size)
+        try:
+            return json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ApiError(400, f"body is not JSON: {exc}") from None
+
+    def _authorized(self) -> bool:
+        token = self.server.daemon.cfg.api_token
+        if not token:
+            return True
+        given = self.headers.get("Authorization", "")
+        return given.startswith("Bearer ") and hmac.compare_digest(
+            given[7:].encode("utf-8"), token.encode("utf-8"))
+
+    def _serve(self) -> None:
+        path = self.path.split("?", 1)[0]
+        try:
+            if not self._authorized():
+                raise ApiError(401, "missing or wrong token; send Authorization: Bearer TOKEN",
+                               authenticate="Bearer")
+            handler, param = route(self.command, path)
+            body = self._body()
+            status_code, answer = handler(self.server.daemon, body, param)
+        except ApiError as exc:
+            headers = {}
+            if "allow" in exc.extra:
+                headers["Allow"] = exc.extra["allow"]
+            if "authenticate" in exc.extra:
+                headers["WWW-Authenticate"] = exc.extra["authenticate"]
+            body = {"result": "error", "error": str(exc)}
+            if "errors" in exc.extra:
+                body["errors"] = exc.extra["errors"]
+            return self._answer(exc.status, body, headers=headers)
+        except NotFound as exc:
+            return self._answer(404, {"result": "error", "error": str(exc)})
+        except Conflict as exc:
+            return self._answer(409, {"result": "error", "error": str(exc)})
+        except RegistryError as exc:
+            return self._answer(400, {"result": "error", "error": str(exc)})
+        except Exception as exc:  # a bug: say so without details that could leak
+            log.error("API %s %s failed: %s", self.command, path, type(exc).__name__)
+            log.debug("API failure", exc_info=True)
+            return self._answer(500, {"result": "error", "error": "internal error (logged)"})
+        self._answer(status_code, answer, TEXT_ROUTES.get(handler, "application/json; charset=utf-8"))
+
+    do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _serve
+
+    def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's name
+        log.debug("API %s", format % args)
+
+
+class ApiServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, daemon: Daemon):
+        self.daemon = daemon
+        cfg = daemon.cfg
+        super().__init__((cfg.api_host, cfg.api_port), _Handler)
+
+    def start(self) -> None:
+        threading.Thread(target=self.serve_forever, name="api", daemon=True).start()
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
