@@ -11,6 +11,7 @@ APT_PACKAGES=(
   python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
   sip-tester openssl
+  chromium systemd
 )
 
 missing=()

@@ -277,3 +277,64 @@ def test_delivery_keys(write_config):
     assert cfg.extensions == ("sent_at", "beat_seq")
     assert cfg.offline_beat_on_stop is True
     assert "hmac_secret='s'" not in repr(cfg)
+
+
+# --- the local API's overrides and keys ------------------------------------------------
+
+def write_overrides(cfg_path, text):
+    import os
+    cfg = config.load(cfg_path)
+    os.makedirs(cfg.state_dir, exist_ok=True)
+    with open(cfg.overrides_path, "w") as handle:
+        handle.write(text)
+    return cfg.overrides_path
+
+
+def test_overrides_win_and_are_listed(write_config):
+    path = write_config(f"dev_sno: {LICENCE}\nMEDIA_DEVICE_MONITOR_REPORT_PEROID: 5\nformats: gateway\n")
+    write_overrides(path, "WEB_HEART_TIME: 9\n")
+    cfg = config.load(path)
+    assert cfg.interval == 9.0 and cfg.formats == ("gateway",)
+    assert cfg.overridden == ("WEB_HEART_TIME",)
+
+
+def test_error_from_an_override_names_the_overrides_file(write_config):
+    path = write_config(f"dev_sno: {LICENCE}\n")
+    over = write_overrides(path, "WEB_HEART_TIME: soon\n")
+    found = problems(write_config, f"dev_sno: {LICENCE}\n")
+    assert found == [f"{over}: WEB_HEART_TIME: 'soon' is not a number; allowed: seconds between "
+                     "beats, from 0.1 to 86400"]
+
+
+def test_overrides_file_may_not_hold_unsettable_keys(write_config):
+    path = write_config(f"dev_sno: {LICENCE}\n")
+    over = write_overrides(path, "api_port: 80\n")
+    with pytest.raises(ConfigError) as caught:
+        config.load(path)
+    assert caught.value.problems == [f"{over}: api_port: cannot be set through the API; "
+                                     f"allowed: set it in {path}"]
+
+
+def test_merge_treats_an_alias_as_its_key():
+    merged = config.merge({"MEDIA_DEVICE_MONITOR_URL": "http://a/x", "dev_sno": "X"},
+                          {"WEB_HEART_URL": "http://b/y"})
+    assert merged == {"dev_sno": "X", "WEB_HEART_URL": "http://b/y"}
+    merged = config.merge({"WEB_HEART_TIME": 5}, {"MEDIA_DEVICE_MONITOR_REPORT_PEROID": 7})
+    assert merged == {"WEB_HEART_TIME": 7}
+
+
+@pytest.mark.parametrize("lines, ok", [
+    ("api_host: 127.0.0.1\n", True),
+    ("api_host: localhost\n", True),
+    ("api_host: '::1'\n", True),
+    ("api_host: 0.0.0.0\napi_token: t\n", True),
+    ("api_host: 0.0.0.0\napi_enabled: false\n", True),
+    ("api_host: 0.0.0.0\n", False),
+    ("api_host: 192.0.2.7\n", False),
+])
+def test_api_off_loopback_needs_a_token(write_config, lines, ok):
+    text = f"dev_sno: {LICENCE}\n{lines}"
+    if ok:
+        config.load(write_config(text))
+    else:
+        assert "is not a loopback address and api_token is empty" in problems(write_config, text)[0]
