@@ -8,10 +8,12 @@ jitter, only while time remains; the next beat sends fresh state, never a
 replay.  A POST still stuck from an earlier beat is not joined by another to
 the same place, so threads never pile up behind a platform that hangs.
 
-Reasons are written here, never copied from exception texts, which carry
-the URL and any credentials in it.  HTTPS verifies certificates (system CAs
-or ``tls_ca_file``); redirects are never followed, so nothing falls back to
-plain HTTP.
+HTTP is the standard library's http.client: a connection is kept alive per
+worker thread and target, with a connect timeout and a read timeout.
+Reasons are written here, never copied from exception texts, which may carry
+the URL.  HTTPS verifies certificates (system CAs or ``tls_ca_file``);
+redirects are never followed, so nothing falls back to plain HTTP; no proxy
+is taken from the environment.
 """
 
 from __future__ import annotations
@@ -19,15 +21,17 @@ from __future__ import annotations
 import errno
 import hashlib
 import hmac
+import http.client
 import json
 import random
+import socket
+import ssl
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
-
-import requests
+from urllib.parse import urlsplit
 
 from sereport import __version__
 from sereport.config import Config
@@ -41,6 +45,7 @@ BACKOFF_BASE = 0.25  # seconds before the first retry, at most (full jitter)
 BACKOFF_CAP = 2.0
 MIN_ATTEMPT = 0.1  # a retry needs at least this much time left
 RETRY_STATUS = {408, 429}
+MAX_ANSWER = 64 * 1024  # answer bodies are read (to keep the connection) up to this
 
 
 @dataclass(frozen=True)
@@ -68,68 +73,104 @@ def signature(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 
-def _errno_of(exc: BaseException) -> int | None:
-    seen = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, OSError) and exc.errno:
-            return exc.errno
-        for arg in getattr(exc, "args", ()):
-            if isinstance(arg, BaseException):
-                found = _errno_of(arg)
-                if found:
-                    return found
-        exc = getattr(exc, "reason", None) or exc.__cause__ or exc.__context__
-    return None
+class _Failure(Exception):
+    """A POST that failed, with the reason to report."""
 
 
-def reason_of(exc: requests.RequestException, timeouts: tuple[float, float]) -> str:
-    if isinstance(exc, requests.ConnectTimeout):
-        return f"no connection within {timeouts[0]:.3g}s"
-    if isinstance(exc, requests.ReadTimeout):
-        return f"no answer within {timeouts[1]:.3g}s"
-    if isinstance(exc, requests.exceptions.SSLError):
+def reason_of(exc: BaseException, phase: str, timeouts: tuple[float, float]) -> str:
+    """A short reason for a failure while connecting or waiting for the answer."""
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return (f"no connection within {timeouts[0]:.3g}s" if phase == "connect"
+                else f"no answer within {timeouts[1]:.3g}s")
+    if isinstance(exc, ssl.SSLError):
         return "TLS error (certificate not trusted, or not a TLS server)"
-    code = _errno_of(exc)
-    if code == errno.ECONNREFUSED:
+    if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
-    if code in (errno.ECONNRESET, errno.EPIPE):
+    if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
         return "connection reset"
-    if code in (errno.EHOSTUNREACH, errno.ENETUNREACH):
-        return "host unreachable"
-    if isinstance(exc, requests.ConnectionError):
-        text = str(exc)
-        if "Name or service not known" in text or "getaddrinfo" in text:
-            return "host name not found"
-        if "RemoteDisconnected" in text or "closed connection" in text:
-            return "connection closed without an answer"
-        return "connection failed"
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "connection closed without an answer"
+    if isinstance(exc, http.client.HTTPException):
+        return "not an HTTP answer"
+    if isinstance(exc, socket.gaierror):
+        return "host name not found"
+    if isinstance(exc, OSError):
+        if exc.errno in (errno.EHOSTUNREACH, errno.ENETUNREACH):
+            return "host unreachable"
+        return exc.strerror or "connection failed"
     return type(exc).__name__
 
 
 class Sender:
     def __init__(self, cfg: Config, rng: random.Random | None = None):
         self.timeouts = cfg.timeouts
-        self.verify: bool | str = cfg.tls_ca_file or True
-        self.cert = ((cfg.tls_client_cert, cfg.tls_client_key) if cfg.tls_client_key
-                     else cfg.tls_client_cert or None)
         self.headers = {**BASE_HEADERS, **dict(cfg.http_headers)}
         self.hmac_secret = cfg.hmac_secret
         self.hmac_header = cfg.hmac_header
         self.rng = rng or random.Random()
-        self._local = threading.local()  # one requests.Session per worker thread
+        self._tls_files = (cfg.tls_ca_file, cfg.tls_client_cert, cfg.tls_client_key)
+        self._tls: ssl.SSLContext | None = None  # made at the first https:// POST
+        self._local = threading.local()  # kept-alive connections, per worker thread
+        self._all: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._workers = 0
         self._in_flight: dict[tuple[str, str], Future] = {}
 
     # --- one POST ------------------------------------------------------------
 
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-            session.trust_env = False  # no proxy or netrc from the environment
-        return session
+    def _tls_context(self) -> ssl.SSLContext:
+        with self._lock:
+            if self._tls is None:
+                ca_file, cert, key = self._tls_files
+                self._tls = ssl.create_default_context(cafile=ca_file or None)
+                if cert:
+                    self._tls.load_cert_chain(cert, key or None)
+            return self._tls
+
+    def _connection(self, parts) -> tuple[http.client.HTTPConnection, bool]:
+        """A kept-alive connection to this place and whether it was used before."""
+        cache = getattr(self._local, "connections", None)
+        if cache is None:
+            cache = self._local.connections = {}
+        key = (parts.scheme, parts.hostname, parts.port)
+        conn = cache.get(key)
+        if conn is not None:  # closed ones connect again: one object per place and thread
+            return conn, conn.sock is not None
+        if parts.scheme == "https":
+            conn = http.client.HTTPSConnection(parts.hostname, parts.port,
+                                               context=self._tls_context())
+        else:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port)
+        cache[key] = conn
+        with self._lock:
+            self._all.append(conn)
+        return conn, False
+
+    def _exchange(self, parts, body: bytes, headers: dict,
+                  timeouts: tuple[float, float]) -> tuple[int, str]:
+        conn, reused = self._connection(parts)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        phase = "connect"
+        try:
+            if conn.sock is None:
+                conn.timeout = timeouts[0]
+                conn.connect()
+            conn.sock.settimeout(timeouts[1])
+            phase = "answer"
+            conn.request("POST", target, body=body, headers=headers)
+            answer = conn.getresponse()
+            answer.read(MAX_ANSWER)
+            if not answer.isclosed() or answer.will_close:
+                conn.close()  # an answer too long to read, or the server says so
+            return answer.status, answer.reason
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            stale = reused and isinstance(exc, (http.client.RemoteDisconnected,
+                                                ConnectionResetError, BrokenPipeError))
+            if stale:  # the platform closed a kept-alive connection: once more, afresh
+                return self._exchange(parts, body, headers, timeouts)
+            raise _Failure(reason_of(exc, phase, timeouts)) from None
 
     def post(self, url: str, fmt: str, body: bytes,
              timeouts: tuple[float, float] | None = None) -> Result:
@@ -140,16 +181,12 @@ class Sender:
         shown = redact_url(url)
         started = time.monotonic()
         try:
-            response = self._session().post(url, data=body, headers=headers, timeout=timeouts,
-                                            allow_redirects=False, verify=self.verify,
-                                            cert=self.cert)
-            response.close()
-        except requests.RequestException as exc:
-            return Result(shown, fmt, False, reason_of(exc, timeouts),
-                          elapsed=time.monotonic() - started)
-        ok = 200 <= response.status_code < 300
-        reason = f"HTTP {response.status_code}" + (f" {response.reason}" if response.reason else "")
-        return Result(shown, fmt, ok, reason, response.status_code, time.monotonic() - started)
+            status, reason = self._exchange(urlsplit(url), body, headers, timeouts)
+        except _Failure as failure:
+            return Result(shown, fmt, False, str(failure), elapsed=time.monotonic() - started)
+        ok = 200 <= status < 300
+        text = f"HTTP {status}" + (f" {reason}" if reason else "")
+        return Result(shown, fmt, ok, text, status, time.monotonic() - started)
 
     def _attempts(self, url: str, fmt: str, body: bytes, deadline: float) -> Result:
         """POST, and retry while the beat has time left."""
@@ -222,3 +259,7 @@ class Sender:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+        with self._lock:
+            for conn in self._all:
+                conn.close()
+            self._all.clear()

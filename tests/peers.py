@@ -279,6 +279,7 @@ class Platform:
         self.arrivals: list[tuple[float, str, object, dict]] = []
         self.listener = None
         self.conns: set = set()
+        self.accepted = 0
         self._listen()
 
     def _listen(self):
@@ -317,6 +318,7 @@ class Platform:
 
     def _handle(self, conn):
         self.conns.add(conn)
+        self.accepted += 1
         try:
             if self.tls_context is not None:
                 conn = self.tls_context.wrap_socket(conn, server_side=True)
