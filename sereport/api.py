@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
@@ -25,7 +24,7 @@ from urllib.parse import unquote
 
 import yaml
 
-from sereport import config, metrics
+from sereport import atomic, config, metrics
 from sereport.registry import Conflict, NotFound, RegistryError
 
 if TYPE_CHECKING:
@@ -131,22 +130,12 @@ def _errors_by_key(problems: list[str], changes: dict) -> dict:
 
 
 def _write_overrides(path: str, overrides: dict) -> None:
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    fd, temp = tempfile.mkstemp(prefix=".overrides.", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write("# Set through sereport's local API (setconfigs); these keys win over\n"
-                         "# the config file. Remove a key here, or set it to null through the\n"
-                         "# API, to go back to the file's value.\n")
-            yaml.safe_dump(overrides, handle, allow_unicode=True, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        if os.path.exists(temp):
-            os.unlink(temp)
-        raise
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    text = ("# Set through sereport's local API (setconfigs); these keys win over\n"
+            "# the config file. Remove a key here, or set it to null through the\n"
+            "# API, to go back to the file's value.\n"
+            + yaml.safe_dump(overrides, allow_unicode=True, sort_keys=True))
+    atomic.write(path, text.encode("utf-8"))
 
 
 def list_devices(daemon: Daemon, _body, _param) -> tuple[int, object]:

@@ -7,7 +7,6 @@ as they are; the later firmware's names are aliases.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import math
 import os
@@ -443,6 +442,8 @@ def from_mapping(raw: dict, path: str, sources: dict[str, str] | None = None,
     known |= {"WEB_HEART_URL", "WEB_HEART_TIME"}
     for key in checker.raw:
         if key not in known:
+            import difflib  # 1.6 MiB: only for a config with a typo
+
             hint = difflib.get_close_matches(str(key), sorted(known), n=1)
             checker.bad(str(key), "unknown key; " + (
                 f"did you mean {hint[0]}?" if hint else "see the README for the keys"))

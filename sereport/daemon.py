@@ -18,7 +18,6 @@ import threading
 import time
 
 from sereport import __version__, config
-from sereport.api import ApiServer
 from sereport.beat import BeatLoop
 from sereport.monitor import describe
 from sereport.notify import Notifier
@@ -73,7 +72,7 @@ class Daemon:
         self.config_lock = threading.Lock()  # one config change at a time (API)
         self.started = time.monotonic()
         self.started_at = time.time()
-        self.api: ApiServer | None = None
+        self.api = None  # the ApiServer, when api_enabled
         self._reload_asked = ""
         self._signature = _signature(cfg)
         self._config_error = ""
@@ -131,10 +130,11 @@ class Daemon:
         # restart does not report every device offline; later beats never wait for probes.
         if devices:
             self.reporter.monitor.first_cycle.wait(cfg.probe_timeout + 0.5)
+        self._start_api()
+        # READY=1 first: the beat loop's watchdog pets come after it.
+        self.notifier.ready(f"started: {len(cfg.urls)} target(s), {devices} device(s)")
         threads.append(threading.Thread(target=self.beating.run, name="beat", daemon=True))
         threads[1].start()
-        self._start_api()
-        self.notifier.ready(f"started: {len(cfg.urls)} target(s), {devices} device(s)")
         while not self.stop.is_set():
             self.wake.wait(min(1.0, self.cfg.interval))
             self.wake.clear()
@@ -151,6 +151,8 @@ class Daemon:
         cfg = self.cfg
         if not cfg.api_enabled:
             return
+        from sereport.api import ApiServer
+
         try:
             self.api = ApiServer(self)
         except OSError as exc:

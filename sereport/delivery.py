@@ -19,8 +19,6 @@ is taken from the environment.
 from __future__ import annotations
 
 import errno
-import hashlib
-import hmac
 import http.client
 import json
 import random
@@ -70,6 +68,9 @@ def encode(document: dict) -> bytes:
 
 def signature(secret: str, body: bytes) -> str:
     """The signature header value: sha256=<hex HMAC-SHA256 of the body>."""
+    import hashlib
+    import hmac
+
     return "sha256=" + hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
 
 

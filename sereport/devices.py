@@ -7,8 +7,10 @@ returns every problem it found, each naming the field and the value.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
-import uuid
+import os
+import re
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
@@ -99,9 +101,30 @@ def ip_from_url(url: str, kind: str) -> str:
         return ""
 
 
+_NAMESPACE_URL = bytes.fromhex("6ba7b8119dad11d180b400c04fd430c8")  # RFC 4122 URL namespace
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _format_uuid(raw: bytes, version: int) -> str:
+    b = bytearray(raw[:16])
+    b[6] = (b[6] & 0x0F) | (version << 4)
+    b[8] = (b[8] & 0x3F) | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 def stable_id(url: str) -> str:
-    """A UUID that stays the same for the same URL across restarts."""
-    return str(uuid.uuid5(uuid.NAMESPACE_URL, url))
+    """A UUID (version 5, URL namespace) that stays the same for the same URL."""
+    return _format_uuid(hashlib.sha1(_NAMESPACE_URL + url.encode("utf-8")).digest(), 5)
+
+
+def new_id() -> str:
+    """A random UUID (version 4)."""
+    return _format_uuid(os.urandom(16), 4)
+
+
+def is_uuid(text: str) -> bool:
+    return bool(_UUID.fullmatch(text))
 
 
 def parse_device(raw: object, where: str) -> tuple[Device | None, list[str]]:
@@ -142,13 +165,10 @@ def parse_device(raw: object, where: str) -> tuple[Device | None, list[str]]:
     elif any(c.isspace() for c in ip):
         problems.append(f"{where}.ip: {ip!r} has white space; allowed: an IP address")
     dev_id = text("id") or (stable_id(url) if url else "")
-    if raw.get("id") not in (None, ""):
-        try:
-            uuid.UUID(dev_id)
-        except ValueError:
-            problems.append(f"{where}.id: {dev_id!r} is not a UUID; "
-                            "allowed: e.g. 95274d2c-0941-4d96-b032-ab200f81362c, "
-                            "or leave it out to have one made")
+    if raw.get("id") not in (None, "") and not is_uuid(dev_id):
+        problems.append(f"{where}.id: {dev_id!r} is not a UUID; "
+                        "allowed: e.g. 95274d2c-0941-4d96-b032-ab200f81362c, "
+                        "or leave it out to have one made")
     ep_type = text("ep_type") or DEFAULT_EP_TYPE.get(kind, "2")
     if ep_type not in EP_TYPES:
         problems.append(f"{where}.ep_type: {raw.get('ep_type')!r} is not a device class; "

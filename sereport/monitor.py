@@ -12,17 +12,15 @@ to ``<runtime_dir>/status.json`` for ``sereport devices list/show``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import os
 import resource
-import tempfile
 import threading
 import time
 from dataclasses import asdict, dataclass, replace
 
-from sereport import probes
+from sereport import atomic
 from sereport.config import Config
 from sereport.devices import Device
 from sereport.registry import Registry
@@ -46,7 +44,7 @@ class DeviceState:
         return self.checked_at > 0
 
 
-def settle(state: DeviceState, outcome: probes.Outcome, cfg: Config, now: float,
+def settle(state: DeviceState, outcome, cfg: Config, now: float,
            duration: float) -> DeviceState:
     """The state after one probe outcome, hysteresis applied."""
     fails = 0 if outcome.ok else state.fails + 1
@@ -61,7 +59,9 @@ def settle(state: DeviceState, outcome: probes.Outcome, cfg: Config, now: float,
     return DeviceState(status, outcome.reason, outcome.detail, now, duration, fails, successes)
 
 
-def settings_of(cfg: Config) -> probes.Settings:
+def settings_of(cfg: Config):
+    from sereport import probes
+
     return probes.Settings(timeout=cfg.probe_timeout, connect_timeout=cfg.probe_connect_timeout,
                            photo_port=cfg.photo_port, photo_dir=cfg.photo_dir,
                            photo_fresh=cfg.photo_fresh)
@@ -84,7 +84,7 @@ class Monitor:
         self.registry = registry
         self._states: dict[str, DeviceState] = {}
         self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop = None  # an asyncio loop, made at the first cycle with devices
         self.first_cycle = threading.Event()
         self.cycles = 0
         self.last_cycle_seconds = 0.0
@@ -93,7 +93,7 @@ class Monitor:
 
     def reconfigure(self, cfg: Config) -> None:
         self.cfg = cfg
-        self.settings = settings_of(cfg)
+        self.settings = None  # made when there is something to probe
         raise_open_file_limit(cfg.probe_concurrency + 64)
 
     def states(self) -> dict[str, DeviceState]:
@@ -106,6 +106,10 @@ class Monitor:
         return [(d, states.get(d.id, DeviceState()).status) for d in devices]
 
     async def _probe_all(self, devices: tuple[Device, ...]):
+        import asyncio
+
+        from sereport import probes
+
         gate = asyncio.Semaphore(self.cfg.probe_concurrency)
 
         async def one(device: Device):
@@ -120,9 +124,15 @@ class Monitor:
         """Probe every device once and settle their states; returns them."""
         devices = self.registry.devices()
         started = time.monotonic()
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-        results = self._loop.run_until_complete(self._probe_all(devices)) if devices else []
+        results = []
+        if devices:  # asyncio and the probes are loaded only when there is something to probe
+            import asyncio
+
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+            if self.settings is None:
+                self.settings = settings_of(self.cfg)
+            results = self._loop.run_until_complete(self._probe_all(devices))
         now = time.time()
         with self._lock:
             old = self._states
@@ -155,10 +165,8 @@ class Monitor:
         directory = self.cfg.runtime_dir
         try:
             os.makedirs(directory, exist_ok=True)
-            fd, temp = tempfile.mkstemp(prefix=".status.", dir=directory)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle)
-            os.replace(temp, os.path.join(directory, STATUS_FILE))
+            atomic.write(os.path.join(directory, STATUS_FILE), json.dumps(data).encode(),
+                         sync=False)
         except OSError as exc:
             message = f"{directory}: {exc.strerror}"
             if message != self._status_error:

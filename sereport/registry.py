@@ -16,12 +16,11 @@ import fcntl
 import json
 import logging
 import os
-import tempfile
 import threading
-import uuid
 from contextlib import contextmanager
 
-from sereport.devices import Device, parse_device
+from sereport import atomic
+from sereport.devices import Device, new_id, parse_device
 from sereport.redact import redact_url
 
 log = logging.getLogger(__name__)
@@ -152,32 +151,14 @@ class Registry:
             yield list(self._read())
 
     def _write(self, stored: list[Device]) -> None:
-        directory = os.path.dirname(self.path) or "."
         data = {"version": FORMAT_VERSION, "devices": [d.to_dict() for d in stored]}
-        fd, temp = tempfile.mkstemp(prefix=".devices.", suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(data, handle, ensure_ascii=False, indent=1)
-                handle.write("\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
-        except BaseException:
-            try:
-                os.unlink(temp)
-            except FileNotFoundError:
-                pass
-            raise
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        text = json.dumps(data, ensure_ascii=False, indent=1) + "\n"
+        atomic.write(self.path, text.encode("utf-8"))
 
     def add(self, raw: dict) -> Device:
         """Validate and store a new device; RegistryError names any conflict."""
         raw = {k: v for k, v in raw.items() if v not in (None, "")}
-        raw.setdefault("id", str(uuid.uuid4()))
+        raw.setdefault("id", new_id())
         device, problems = parse_device(raw, "device")
         if problems:
             raise RegistryError("; ".join(problems))

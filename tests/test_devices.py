@@ -1,6 +1,8 @@
 import pytest
 
-from sereport.devices import infer_kind, ip_from_url, parse_device, stable_id
+import uuid
+
+from sereport.devices import infer_kind, ip_from_url, is_uuid, new_id, parse_device, stable_id
 
 
 @pytest.mark.parametrize("url, kind", [
@@ -69,3 +71,19 @@ def test_bad_devices_are_named(raw, expected):
 def test_password_never_in_problem():
     _, problems = parse_device({"url": "rtsp://admin:s3cret@/x"}, "d")
     assert problems and not any("s3cret" in p for p in problems)
+
+
+@pytest.mark.parametrize("url", ["rtsp://192.168.1.100/ch1", "/data/test.mp4", "前门", ""])
+def test_stable_id_is_the_standard_uuid5(url):
+    assert stable_id(url) == str(uuid.uuid5(uuid.NAMESPACE_URL, url))
+
+
+def test_new_id_is_a_random_uuid4():
+    ids = {new_id() for _ in range(100)}
+    assert len(ids) == 100
+    assert all(uuid.UUID(i).version == 4 and str(uuid.UUID(i)) == i for i in ids)
+
+
+def test_is_uuid():
+    assert is_uuid("95274d2c-0941-4d96-b032-ab200f81362c")
+    assert not is_uuid("95274d2c0941-4d96-b032-ab200f81362c") and not is_uuid("cam-1")

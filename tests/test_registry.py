@@ -103,19 +103,34 @@ def test_crash_before_rename_keeps_the_old_registry(registry, monkeypatch):
 
 
 def test_crash_mid_write_keeps_the_old_registry(registry, monkeypatch):
+    from sereport import atomic
+
     registry.add({"url": "127.0.0.2", "name": "kept"})
     before = open(registry.path, "rb").read()
-    real_dump = json.dump
+    real_fdopen = atomic.os.fdopen
 
-    def half_then_die(data, handle, **kwargs):
-        handle.write('{"version": 1, "devices": [')
-        raise KeyboardInterrupt("power cut")
+    class PowerCut:
+        """A file that takes half of what is written, then the power goes."""
 
-    monkeypatch.setattr(json, "dump", half_then_die)
+        def __init__(self, handle):
+            self.handle = handle
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, data):
+            self.handle.write(data[: len(data) // 2])
+            raise KeyboardInterrupt("power cut")
+
+    monkeypatch.setattr(atomic.os, "fdopen", lambda fd, mode: PowerCut(real_fdopen(fd, mode)))
     with pytest.raises(KeyboardInterrupt):
         registry.add({"url": "127.0.0.3"})
-    monkeypatch.setattr(json, "dump", real_dump)
+    monkeypatch.undo()
     assert open(registry.path, "rb").read() == before
+    assert [d.name for d in Registry(registry.path).devices()] == ["kept"]
 
 
 def test_leftover_temp_file_from_a_real_crash_is_ignored(registry):
