@@ -11,6 +11,7 @@ raises into the beat.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -20,6 +21,7 @@ from sereport.system import System
 
 log = logging.getLogger(__name__)
 GB = float(2**30)
+RETRY_STATIC = 30.0  # seconds before a missing version or serial file is tried again
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class Gateway:
     def reconfigure(self, cfg: Config) -> None:
         self.cfg = cfg
         self._static: dict[str, str] = {}  # files read once, re-read after a failure
+        self._retry_at: dict[str, float] = {}  # what failed: when to try again
 
     def _read(self, what: str, fn: Callable, *, bounded: bool = False):
         try:
@@ -78,12 +81,22 @@ class Gateway:
         self.trouble.ok(what)
         return value
 
+    def _due(self, what: str) -> bool:
+        """Whether a static reading that failed may be tried again now."""
+        return time.monotonic() >= self._retry_at.get(what, 0.0)
+
+    def _failed_static(self, what: str) -> None:
+        self._retry_at[what] = time.monotonic() + RETRY_STATIC
+
     def _file_once(self, what: str, path: str, clean: Callable[[str], str]) -> str | None:
         if what not in self._static:
+            if not self._due(what):
+                return None
             text = self._read(what, lambda: clean(self.system.read_text(path)), bounded=True)
             if not text:
                 if text is not None:
                     self.trouble.failed(what, f"{path} is empty")
+                self._failed_static(what)
                 return None
             self._static[what] = text
         return self._static[what]
@@ -93,6 +106,8 @@ class Gateway:
             return self.cfg.serial_number
         if "serial" in self._static:
             return self._static["serial"]
+        if not self._due("serial"):
+            return ""
         reasons = []
         for path in self.cfg.serial_files:
             try:
@@ -107,6 +122,7 @@ class Gateway:
                 return text
             reasons.append(f"{path}: empty")
         self.trouble.failed("serial number", "; ".join(reasons) or "no serial_files configured")
+        self._failed_static("serial")
         return ""
 
     def _interface(self):
@@ -118,8 +134,9 @@ class Gateway:
         if not name:
             name = self._read("default route", self.system.default_route_interface) or ""
         if not name:  # no default route: first interface that is up and has an address
+            up = self._read("interface states", self.system.up_interfaces) or set()
             name = next((i.name for i in interfaces.values()
-                         if i.up and i.ipv4 and not i.ipv4.startswith("127.")), "")
+                         if i.name in up and i.ipv4 and not i.ipv4.startswith("127.")), "")
         iface = interfaces.get(name)
         if iface is None or not iface.ipv4:
             self.trouble.failed("gateway IP", f"interface {name or '(none)'} has no IPv4 address")

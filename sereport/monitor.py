@@ -89,10 +89,12 @@ class Monitor:
         self.cycles = 0
         self.last_cycle_seconds = 0.0
         self._status_error = ""
+        self._status_written = b""
         self.reconfigure(cfg)
 
     def reconfigure(self, cfg: Config) -> None:
         self.cfg = cfg
+        self._status_written = b""  # runtime_dir may have moved
         self.settings = None  # made when there is something to probe
         raise_open_file_limit(cfg.probe_concurrency + 64)
 
@@ -162,11 +164,14 @@ class Monitor:
     def _write_status(self, devices: tuple[Device, ...], states: dict[str, DeviceState]) -> None:
         data = {d.id: {**asdict(states[d.id]), "probe": d.probe_kind}
                 for d in devices if d.id in states}
+        encoded = json.dumps(data).encode()
+        if encoded == self._status_written:
+            return  # nothing new (no devices): no write
         directory = self.cfg.runtime_dir
         try:
             os.makedirs(directory, exist_ok=True)
-            atomic.write(os.path.join(directory, STATUS_FILE), json.dumps(data).encode(),
-                         sync=False)
+            atomic.write(os.path.join(directory, STATUS_FILE), encoded, sync=False)
+            self._status_written = encoded
         except OSError as exc:
             message = f"{directory}: {exc.strerror}"
             if message != self._status_error:

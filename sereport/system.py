@@ -46,14 +46,17 @@ class System:
         return best[1] if best else ""
 
     def interfaces(self) -> dict[str, Interface]:
-        stats = psutil.net_if_stats()
+        """Addresses of every interface (``up`` is filled by ``up_interfaces``)."""
         result = {}
         for name, addrs in psutil.net_if_addrs().items():
             ipv4 = next((a.address for a in addrs if a.family == socket.AF_INET), "")
             mac = next((a.address for a in addrs if a.family == psutil.AF_LINK), "")
-            up = bool(stats.get(name) and stats[name].isup)
-            result[name] = Interface(name, ipv4, mac.lower(), up)
+            result[name] = Interface(name, ipv4, mac.lower(), False)
         return result
+
+    def up_interfaces(self) -> set[str]:
+        """Names of the interfaces that are up (several ioctls each: asked only when needed)."""
+        return {name for name, stats in psutil.net_if_stats().items() if stats.isup}
 
     def cpu_times(self) -> tuple[float, float]:
         """(busy, total) CPU seconds since boot, all CPUs together."""

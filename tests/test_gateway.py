@@ -46,6 +46,10 @@ class FakeSystem:
                 "eth0": Interface("eth0", "192.168.1.251", "e0:a5:09:00:0e:6d", True),
                 "eth1": Interface("eth1", "10.9.8.7", "e0:a5:09:00:0e:6e", True)}
 
+    def up_interfaces(self):
+        self._call("up")
+        return {"lo", "eth0", "eth1"}
+
     def cpu_times(self):
         self._call("cpu")
         if self.cpu:
@@ -193,3 +197,17 @@ def test_hanging_disk_is_bounded_and_not_piled_up(cfg, system, caplog):
     time.sleep(0.1)
     system.hanging.clear()
     assert "disk_size" in gateway.collect().ext
+
+
+def test_missing_static_file_is_retried_later_not_every_beat(cfg, system, monkeypatch):
+    from sereport import gateway as gateway_module
+
+    del system.files["/system/data/buildinfo.txt"]
+    gateway = Gateway(cfg, system)
+    gateway.collect()
+    gateway.collect()
+    assert system.calls["/system/data/buildinfo.txt"] == 1  # not again at once
+    system.files["/system/data/buildinfo.txt"] = SW
+    monkeypatch.setattr(gateway_module, "RETRY_STATIC", 0.0)
+    gateway._retry_at.clear()
+    assert gateway.collect().ext["sw_version"] == SW

@@ -147,3 +147,15 @@ def test_registry_changes_are_picked_up_between_cycles(write_config):
     states = monitor.cycle()
     monitor.close()
     assert states[added.id].status == "online"
+
+
+def test_status_file_not_rewritten_when_nothing_changed(write_config):
+    import os
+    cfg = cfg_with(write_config)
+    monitor = Monitor(cfg, Registry(cfg.registry_path, cfg.devices))
+    monitor.cycle()
+    path = cfg.runtime_dir + "/status.json"
+    first = os.stat(path).st_ino
+    monitor.cycle()
+    monitor.close()
+    assert os.stat(path).st_ino == first  # the same file: not replaced

@@ -53,11 +53,10 @@ class ProbeError(Exception):
 async def connect(host: str, port: int, settings: Settings, tls: ssl.SSLContext | None = None):
     """open_connection with the connect timeout (TLS handshake included)."""
     try:
-        return await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=tls, server_hostname=host if tls else None,
-                                    limit=MAX_HEAD * 4),
-            settings.connect_timeout)
-    except asyncio.TimeoutError:
+        async with asyncio.timeout(settings.connect_timeout):  # no extra task, unlike wait_for
+            return await asyncio.open_connection(host, port, ssl=tls, limit=MAX_HEAD * 4,
+                                                 server_hostname=host if tls else None)
+    except TimeoutError:
         raise ProbeError("timeout", f"no connection within {settings.connect_timeout:g}s") from None
 
 
@@ -112,7 +111,7 @@ _UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.EN
 def _outcome_of(exc: BaseException, settings: Settings) -> Outcome:
     if isinstance(exc, ProbeError):
         return Outcome(False, exc.reason, exc.detail)
-    if isinstance(exc, asyncio.TimeoutError):
+    if isinstance(exc, TimeoutError):
         return Outcome(False, "timeout", f"no answer within {settings.timeout:g}s")
     if isinstance(exc, ssl.SSLError):
         return Outcome(False, "tls_error", getattr(exc, "reason", None) or "TLS handshake failed")
@@ -141,6 +140,7 @@ async def run(device: Device, settings: Settings) -> Outcome:
     if kind == "none":
         return Outcome(device.status == "online", "static", "status set in the device record")
     try:
-        return await asyncio.wait_for(module(kind).probe(device, settings), settings.timeout)
+        async with asyncio.timeout(settings.timeout):
+            return await module(kind).probe(device, settings)
     except Exception as exc:  # every failure is an outcome
         return _outcome_of(exc, settings)

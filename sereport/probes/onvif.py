@@ -25,8 +25,7 @@ async def probe(device, settings: Settings) -> Outcome:
                 f'Content-Type: application/soap+xml; charset=utf-8; action="{ACTION}"\r\n'
                 f"Content-Length: {len(BODY)}\r\nUser-Agent: {USER_AGENT}\r\n"
                 "Connection: close\r\n\r\n")
-        writer.write(head.encode("ascii") + BODY)
-        await writer.drain()
+        writer.write(head.encode("ascii") + BODY)  # small: no drain
         line, headers = await read_head(reader)
         code = status_code(line, "HTTP")
         if code in (200, 401):

@@ -84,8 +84,7 @@ class _Session:
         self.cseq += 1
         lines = [f"{method} {self.uri} RTSP/1.0", f"CSeq: {self.cseq}", f"User-Agent: {USER_AGENT}"]
         lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
-        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8"))
-        await self.writer.drain()
+        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8"))  # small: no drain
         line, answer = await read_head(self.reader)
         code = status_code(line, "RTSP")
         await skip_body(self.reader, answer)
