@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import socketserver
-import subprocess
 import sys
 import threading
 import time
@@ -13,7 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from peers import HangingServer, Platform, refused_port  # noqa: E402,F401
+from peers import HangingServer, Platform, Subprocess, refused_port  # noqa: E402,F401
 
 PYTHON = sys.executable
 SEREPORT = str(Path(PYTHON).parent / "sereport")
@@ -31,7 +30,7 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
 
 
-class Proc:
+class Proc(Subprocess):
     """sereport or the baseline, running on a config file."""
 
     def __init__(self, kind: str, config: Path):
@@ -39,19 +38,13 @@ class Proc:
                 else [PYTHON, str(ROOT / "bench" / "baseline.py"), str(config)])
         self.kind = kind
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        super().__init__(args)
 
     @property
     def pid(self) -> int:
         return self.proc.pid
 
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+    stop = Subprocess.close
 
 
 class _RtspHandler(socketserver.BaseRequestHandler):

@@ -322,7 +322,7 @@ def _urls(checker: _Checker) -> tuple[str, ...]:
         try:
             parts = urlsplit(url)
             ok = parts.scheme in ("http", "https") and bool(parts.hostname)
-            parts.port  # raises on a bad port
+            _ = parts.port  # raises ValueError on a bad port
         except ValueError:
             ok = False
         if not ok:

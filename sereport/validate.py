@@ -55,6 +55,16 @@ class _Problems(list):
             self.append(f"{where}: {value!r} is not one of {', '.join(allowed)}")
 
 
+def _objects(items, key: str, p: _Problems):
+    """(where, item) for each object of a list; anything else is a problem."""
+    for i, item in enumerate(items or []):
+        where = f"{key}[{i}]"
+        if isinstance(item, dict):
+            yield where, item
+        else:
+            p.append(f"{where}: is a {_type_name(item)}, not an object")
+
+
 def _gateway(doc: dict, p: _Problems) -> None:
     p.unknown(doc, GATEWAY_FIELDS + EXTENSIONS, "")
     values = {key: p.need(doc, key, str, "") for key in GATEWAY_FIELDS[:5]}
@@ -77,12 +87,7 @@ def _gateway(doc: dict, p: _Problems) -> None:
         cpu = ext.get("cpu_usage")
         if isinstance(cpu, (int, float)) and not 0 <= cpu <= 100:
             p.append(f"gateway_ext_data.cpu_usage: {cpu} is not a percentage from 0 to 100")
-    subs = p.need(doc, "sub_devices", list, "")
-    for i, sub in enumerate(subs or []):
-        where = f"sub_devices[{i}]"
-        if not isinstance(sub, dict):
-            p.append(f"{where}: is a {_type_name(sub)}, not an object")
-            continue
+    for where, sub in _objects(p.need(doc, "sub_devices", list, ""), "sub_devices", p):
         p.unknown(sub, SUB_FIELDS, where + ".")
         got = {key: (p.need(sub, key, str, where + ".") if required or key in sub else None)
                for key, required in SUB_FIELDS.items()}
@@ -103,13 +108,8 @@ def _media(doc: dict, p: _Problems) -> str:
                  "sub_devices: given with media_devices; allowed: one list key")
         return "media_devices"
     key = keys[0]
-    items = p.need(doc, key, list, "")
-    urls: dict[str, int] = {}
-    for i, item in enumerate(items or []):
-        where = f"{key}[{i}]"
-        if not isinstance(item, dict):
-            p.append(f"{where}: is a {_type_name(item)}, not an object")
-            continue
+    urls: dict[str, str] = {}  # URL -> where it first stood
+    for where, item in _objects(p.need(doc, key, list, ""), key, p):
         p.unknown(item, MEDIA_FIELDS, where + ".")
         got = {field: p.need(item, field, str, where + ".") for field in MEDIA_FIELDS}
         p.one_of(got["media_device_status"], STATUSES, f"{where}.media_device_status")
@@ -117,8 +117,8 @@ def _media(doc: dict, p: _Problems) -> str:
         url = got["media_device_url"]
         if url is not None:
             if url in urls:
-                p.append(f"{where}.media_device_url: same as {key}[{urls[url]}]; URLs are unique")
-            urls.setdefault(url, i)
+                p.append(f"{where}.media_device_url: same as {urls[url]}; URLs are unique")
+            urls.setdefault(url, where)
     return key
 
 

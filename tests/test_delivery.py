@@ -1,6 +1,5 @@
 """One POST and one beat's sending, over real loopback sockets."""
 
-import json
 import socket
 import threading
 import time

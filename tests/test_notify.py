@@ -1,7 +1,6 @@
 """The systemd notify protocol against a real AF_UNIX datagram socket."""
 
 import os
-import signal
 import socket
 import threading
 import time

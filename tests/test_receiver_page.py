@@ -5,7 +5,6 @@ import shutil
 import subprocess
 import time
 
-import pytest
 
 from peers import need, refused_port
 from procs import stop, wait_for

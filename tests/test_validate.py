@@ -79,3 +79,11 @@ def test_extensions_allowed_and_optional_fields_optional():
 
 def test_not_a_report():
     assert check([1])[0] == "?" and check({"a": 1})[0] == "?"
+
+
+def test_non_objects_in_lists_are_named_and_indexes_stay_right():
+    doc = copy.deepcopy(MEDIA)
+    item = doc["media_devices"][0]
+    doc["media_devices"] = ["junk", item, dict(item)]
+    assert check(doc)[1] == ["media_devices[0]: is a string, not an object",
+                             "media_devices[2].media_device_url: same as media_devices[1]; URLs are unique"]
