@@ -262,7 +262,7 @@ def write_results():
              "run; every figure is from this run.", "",
              "| # | measure | sereport | baseline | target | met |",
              "|---|---|---|---|---|---|"]
-    lines += [f"| {' | '.join(str(c) for c in r)} |" for r in ROWS]
+    lines += [f"| {' | '.join(str(c) for c in r)} |" for r in sorted(ROWS, key=lambda r: r[0])]
     (ROOT / "bench" / "RESULTS.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {ROOT / 'bench' / 'RESULTS.md'}")
 

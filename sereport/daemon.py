@@ -49,7 +49,7 @@ def changed_keys(old: config.Config, new: config.Config) -> list[str]:
     shown = []
     for key in old.__dataclass_fields__:
         before, after = getattr(old, key), getattr(new, key)
-        if before == after:
+        if before == after or key == "overridden":  # bookkeeping, not a setting
             continue
         if key in SECRET_KEYS:
             shown.append(key)

@@ -180,3 +180,16 @@ def test_no_offline_beat_when_switched_off(write_config, daemon, platform):
     arrivals(platform, 1)
     proc.terminate()
     assert all(b["gateway_status"] == "online" for b in platform.bodies())
+
+
+def test_changed_keys_show_settings_and_hide_secrets(write_config):
+    from sereport import config as config_module
+    from sereport.daemon import changed_keys
+
+    old = config_module.load(write_config(f"dev_sno: {LICENCE}\nWEB_HEART_TIME: 2\n"))
+    new = config_module.load(write_config(f"dev_sno: OTHERLICENCE99\nWEB_HEART_TIME: 5\n"
+                                          "hmac_secret: s3cret\nformats: both\n", name="b.yaml"))
+    shown = "; ".join(changed_keys(old, new))
+    assert "WEB_HEART_TIME 2 -> 5" in shown and "formats ('gateway',) -> ('gateway', 'media')" in shown
+    assert "dev_sno" in shown and "hmac_secret" in shown
+    assert "OTHERLICENCE99" not in shown and "s3cret" not in shown and "overridden" not in shown
