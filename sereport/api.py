@@ -76,7 +76,7 @@ def get_configs(daemon: Daemon, body, _param) -> tuple[int, object]:
     name = body.get("config_name")
     if not isinstance(name, str):
         raise ApiError(400, "config_name must be a string")
-    name = {alias: key for key, alias in config.ALIASES.items()}.get(name, name)
+    name = config.canonical(name)
     if name not in values:
         raise ApiError(404, f"no config key {name!r}")
     return 200, {name: values[name]}
@@ -93,17 +93,15 @@ def set_configs(daemon: Daemon, body, _param) -> tuple[int, object]:
         over_path = daemon.cfg.overrides_path
         errors = {key: "cannot be set through the API; set it in the config file"
                   for key in changes if key in config.NOT_SETTABLE}
-        current = config.read_overrides(over_path) if not errors else {}
-        proposed = dict(current)
-        for key, value in changes.items():
-            canonical = {a: n for n, a in config.ALIASES.items()}.get(key, key)
-            proposed.pop(key, None)
-            if value is None:
-                proposed.pop(canonical, None)
-            else:
-                proposed[canonical] = value
         if not errors:
             try:
+                proposed = config.read_overrides(over_path)
+                for key, value in changes.items():
+                    proposed.pop(key, None)
+                    if value is None:
+                        proposed.pop(config.canonical(key), None)
+                    else:
+                        proposed[config.canonical(key)] = value
                 config.load(path, overrides=proposed)
             except config.ConfigError as exc:
                 errors = _errors_by_key(exc.problems, changes)
@@ -121,7 +119,7 @@ def _errors_by_key(problems: list[str], changes: dict) -> dict:
         match = re.match(r"^.*?: ([A-Za-z_][\w.\[\]-]*): (.*)$", problem)
         key, why = (match.group(1), match.group(2)) if match else ("(config)", problem)
         root = key.split(".")[0].split("[")[0]
-        sent = next((k for k in changes if k == root or config.ALIASES.get(root) == k), None)
+        sent = next((k for k in changes if config.canonical(k) == root), None)
         if sent:
             errors[sent] = why
         else:  # a problem the change brings out in a key it did not send

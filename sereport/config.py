@@ -32,6 +32,14 @@ ALIASES = {
     "WEB_HEART_URL": "MEDIA_DEVICE_MONITOR_URL",
     "WEB_HEART_TIME": "MEDIA_DEVICE_MONITOR_REPORT_PEROID",
 }
+CANONICAL = {alias: name for name, alias in ALIASES.items()}
+
+
+def canonical(key: str) -> str:
+    """The vendor's name for a key given under the later firmware's alias."""
+    return CANONICAL.get(key, key)
+
+
 DEFAULT_SERIAL_FILES = (
     "/proc/device-tree/serial-number",
     "/sys/class/dmi/id/product_serial",

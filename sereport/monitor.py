@@ -89,7 +89,6 @@ class Monitor:
         self.cycles = 0
         self.last_cycle_seconds = 0.0
         self._status_error = ""
-        self._status_written = b""
         self.reconfigure(cfg)
 
     def reconfigure(self, cfg: Config) -> None:

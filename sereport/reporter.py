@@ -35,7 +35,6 @@ class _Target:
         self.missed = 0
         self.down_since = 0.0
         self.reason = ""
-        self.ever_ok = False
         self.last: Result | None = None
         self.last_at = 0.0
         self.last_ok_at = 0.0
@@ -60,7 +59,7 @@ class Reporter:
         self.sender = Sender(cfg)
         self.beats = 0
         self.last_results: list[Result] = []
-        self._targets: dict[str, _Target] = {}
+        self._targets: dict[tuple[str, str], _Target] = {}  # (format, redacted URL)
         self._pending: Config | None = None
         self._boot_id = _boot_id() if "boot_id" in cfg.extensions else ""
 
@@ -156,19 +155,17 @@ class Reporter:
         if r.ok:
             target.sent_ok += 1
             target.last_ok_at = target.last_at
-        else:
-            target.sent_failed += 1
-        if r.ok:
             if target.missed:
                 since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(target.down_since))
                 log.info("%s reachable again after %d missed beat(s), down since %s "
                          "(%s report)", r.url, target.missed, since, r.format)
-            elif not target.ever_ok:
+            elif target.sent_ok == 1:
                 log.info("%s accepted the first %s heartbeat (%s)", r.url, r.format, r.reason)
             log.debug("beat %d: %s report to %s: %s in %.0f ms", self.beats, r.format, r.url,
                       r.reason, r.elapsed * 1000)
-            target.missed, target.reason, target.ever_ok = 0, "", True
+            target.missed, target.reason = 0, ""
             return
+        target.sent_failed += 1
         target.missed += 1
         if target.missed == 1:
             target.down_since = time.time()

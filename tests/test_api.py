@@ -134,6 +134,20 @@ def test_mixed_batch_changes_nothing_and_names_each_bad_key(box):
     assert client.call("GET", "/sophon/v2/face/getconfigs")[1]["WEB_HEART_TIME"] == 1
 
 
+def test_broken_overrides_file_is_a_400_naming_it(box):
+    import os
+    daemon = box()
+    os.makedirs(daemon.cfg.state_dir, exist_ok=True)
+    with open(daemon.cfg.overrides_path, "w") as handle:
+        handle.write("WEB_HEART_TIME: [2\n")  # an operator's bad hand edit
+    code, body, _ = daemon.client.call("POST", "/sophon/v2/face/setconfigs",
+                                       {"config_dict": {"WEB_HEART_TIME": 3}})
+    assert code == 400 and body["error"] == "nothing changed: 1 bad key(s)"
+    [why] = body["errors"].values()
+    assert why.startswith(daemon.cfg.overrides_path) and "not valid YAML" in why
+    assert open(daemon.cfg.overrides_path).read() == "WEB_HEART_TIME: [2\n"
+
+
 def test_null_removes_an_override(box):
     daemon = box()
     client = daemon.client
