@@ -130,7 +130,6 @@ def fan_out(farm):
         started = time.monotonic()
         states = monitor.cycle()
         ours = time.monotonic() - started
-        monitor.close()
         assert {s.reason for s in states.values()} == {"ok", "refused", "timeout"}, "a farm peer misbehaved"
         if timeout == 1.0:
             row("3", f"probe cycle, {n} devices, 1/4 each kind, timeout 1 s (x timeout)",

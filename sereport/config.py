@@ -416,6 +416,9 @@ def _headers(checker: _Checker) -> tuple[tuple[str, str], ...]:
         elif isinstance(text, bool) or not isinstance(text, (str, int)) or any(
                 c in str(text) for c in "\r\n\0"):
             checker.bad(f"http_headers.{name}", "the value is not one line of text; allowed: text")
+        elif not str(text).isascii():
+            checker.bad(f"http_headers.{name}", "the value has non-ASCII characters; allowed: "
+                                                "ASCII text (HTTP headers are not UTF-8)")
         else:
             headers.append((name, str(text)))
     return tuple(headers)

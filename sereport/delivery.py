@@ -8,8 +8,8 @@ jitter, only while time remains; the next beat sends fresh state, never a
 replay.  A POST still stuck from an earlier beat is not joined by another to
 the same place, so threads never pile up behind a platform that hangs.
 
-HTTP is the standard library's http.client: a connection is kept alive per
-worker thread and target, with a connect timeout and a read timeout.
+HTTP is sereport.httpclient: a connection is kept alive per worker thread
+and target, with a connect timeout and a read timeout.
 Reasons are written here, never copied from exception texts, which may carry
 the URL.  HTTPS verifies certificates (system CAs or ``tls_ca_file``);
 redirects are never followed, so nothing falls back to plain HTTP; no proxy
@@ -19,11 +19,10 @@ is taken from the environment.
 from __future__ import annotations
 
 import errno
-import http.client
 import json
 import random
 import socket
-import ssl
+import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,7 +30,7 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sereport import __version__
+from sereport import __version__, httpclient
 from sereport.config import Config
 from sereport.redact import redact_url
 
@@ -83,15 +82,16 @@ def reason_of(exc: BaseException, phase: str, timeouts: tuple[float, float]) -> 
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return (f"no connection within {timeouts[0]:.3g}s" if phase == "connect"
                 else f"no answer within {timeouts[1]:.3g}s")
-    if isinstance(exc, ssl.SSLError):
+    ssl = sys.modules.get("ssl")  # loaded only for an https:// place
+    if ssl is not None and isinstance(exc, ssl.SSLError):
         return "TLS error (certificate not trusted, or not a TLS server)"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
     if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
         return "connection reset"
-    if isinstance(exc, http.client.RemoteDisconnected):
+    if isinstance(exc, httpclient.NoAnswer):
         return "connection closed without an answer"
-    if isinstance(exc, http.client.HTTPException):
+    if isinstance(exc, httpclient.HTTPError):
         return "not an HTTP answer"
     if isinstance(exc, socket.gaierror):
         return "host name not found"
@@ -110,9 +110,9 @@ class Sender:
         self.hmac_header = cfg.hmac_header
         self.rng = rng or random.Random()
         self._tls_files = (cfg.tls_ca_file, cfg.tls_client_cert, cfg.tls_client_key)
-        self._tls: ssl.SSLContext | None = None  # made at the first https:// POST
+        self._tls = None  # an ssl.SSLContext, made at the first https:// POST
         self._local = threading.local()  # kept-alive connections, per worker thread
-        self._all: list[http.client.HTTPConnection] = []
+        self._all: list[httpclient.Connection] = []
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         self._workers = 0
@@ -120,7 +120,9 @@ class Sender:
 
     # --- one POST ------------------------------------------------------------
 
-    def _tls_context(self) -> ssl.SSLContext:
+    def _tls_context(self):
+        import ssl
+
         with self._lock:
             if self._tls is None:
                 ca_file, cert, key = self._tls_files
@@ -129,7 +131,7 @@ class Sender:
                     self._tls.load_cert_chain(cert, key or None)
             return self._tls
 
-    def _connection(self, parts) -> tuple[http.client.HTTPConnection, bool]:
+    def _connection(self, parts) -> tuple[httpclient.Connection, bool]:
         """A kept-alive connection to this place and whether it was used before."""
         cache = getattr(self._local, "connections", None)
         if cache is None:
@@ -138,11 +140,8 @@ class Sender:
         conn = cache.get(key)
         if conn is not None:  # closed ones connect again: one object per place and thread
             return conn, conn.sock is not None
-        if parts.scheme == "https":
-            conn = http.client.HTTPSConnection(parts.hostname, parts.port,
-                                               context=self._tls_context())
-        else:
-            conn = http.client.HTTPConnection(parts.hostname, parts.port)
+        tls = self._tls_context() if parts.scheme == "https" else None
+        conn = httpclient.Connection(parts.hostname, parts.port, tls)
         cache[key] = conn
         with self._lock:
             self._all.append(conn)
@@ -155,20 +154,14 @@ class Sender:
         phase = "connect"
         try:
             if conn.sock is None:
-                conn.timeout = timeouts[0]
-                conn.connect()
+                conn.connect(timeouts[0])
             conn.sock.settimeout(timeouts[1])
             phase = "answer"
-            conn.request("POST", target, body=body, headers=headers)
-            answer = conn.getresponse()
-            answer.read(MAX_ANSWER)
-            if not answer.isclosed() or answer.will_close:
-                conn.close()  # an answer too long to read, or the server says so
-            return answer.status, answer.reason
-        except (OSError, http.client.HTTPException) as exc:
+            return conn.post(target, body, headers, MAX_ANSWER)
+        except (OSError, httpclient.HTTPError) as exc:
             conn.close()
-            stale = reused and isinstance(exc, (http.client.RemoteDisconnected,
-                                                ConnectionResetError, BrokenPipeError))
+            stale = reused and isinstance(exc, (httpclient.NoAnswer, ConnectionResetError,
+                                                BrokenPipeError))
             if stale:  # the platform closed a kept-alive connection: once more, afresh
                 return self._exchange(parts, body, headers, timeouts)
             raise _Failure(reason_of(exc, phase, timeouts)) from None

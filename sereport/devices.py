@@ -7,12 +7,16 @@ returns every problem it found, each naming the field and the value.
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import os
 import re
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
+
+try:  # the built-in SHA-1: hashlib would load OpenSSL (3.5 MiB of RSS) for it
+    from _sha1 import sha1
+except ImportError:  # a Python built without it
+    from hashlib import sha1
 
 from sereport.redact import redact_url
 
@@ -115,7 +119,7 @@ def _format_uuid(raw: bytes, version: int) -> str:
 
 def stable_id(url: str) -> str:
     """A UUID (version 5, URL namespace) that stays the same for the same URL."""
-    return _format_uuid(hashlib.sha1(_NAMESPACE_URL + url.encode("utf-8")).digest(), 5)
+    return _format_uuid(sha1(_NAMESPACE_URL + url.encode("utf-8")).digest(), 5)
 
 
 def new_id() -> str:

@@ -1,7 +1,7 @@
 """Device liveness: probe cycles on their own cadence beside the beat.
 
-A cycle probes every device at once (asyncio, at most probe_concurrency
-sockets open), each within the probe timeout, so a cycle with hundreds of
+A cycle probes every device at once (sereport.probes.engine, at most
+probe_concurrency sockets open), each within the probe timeout, so a cycle with hundreds of
 dead devices ends in about one timeout.  Hysteresis turns probe outcomes
 into the reported status: a device goes offline after ``offline_after``
 failed probes in a row and back online after ``online_after`` good ones;
@@ -84,7 +84,6 @@ class Monitor:
         self.registry = registry
         self._states: dict[str, DeviceState] = {}
         self._lock = threading.Lock()
-        self._loop = None  # an asyncio loop, made at the first cycle with devices
         self.first_cycle = threading.Event()
         self.cycles = 0
         self.last_cycle_seconds = 0.0
@@ -106,34 +105,17 @@ class Monitor:
         states = self.states()
         return [(d, states.get(d.id, DeviceState()).status) for d in devices]
 
-    async def _probe_all(self, devices: tuple[Device, ...]):
-        import asyncio
-
-        from sereport import probes
-
-        gate = asyncio.Semaphore(self.cfg.probe_concurrency)
-
-        async def one(device: Device):
-            async with gate:
-                started = time.monotonic()
-                outcome = await probes.run(device, self.settings)
-                return device, outcome, time.monotonic() - started
-
-        return await asyncio.gather(*(one(d) for d in devices))
-
     def cycle(self) -> dict[str, DeviceState]:
         """Probe every device once and settle their states; returns them."""
         devices = self.registry.devices()
         started = time.monotonic()
         results = []
-        if devices:  # asyncio and the probes are loaded only when there is something to probe
-            import asyncio
+        if devices:  # the probes are loaded only when there is something to probe
+            from sereport import probes
 
-            if self._loop is None:
-                self._loop = asyncio.new_event_loop()
             if self.settings is None:
                 self.settings = settings_of(self.cfg)
-            results = self._loop.run_until_complete(self._probe_all(devices))
+            results = probes.run_all(devices, self.settings, self.cfg.probe_concurrency)
         now = time.time()
         with self._lock:
             old = self._states
@@ -177,11 +159,6 @@ class Monitor:
                 self._status_error = message
                 log.warning("cannot write the device status file in %s (devices list/show will "
                             "not show probe results)", message)
-
-    def close(self) -> None:
-        if self._loop is not None:
-            self._loop.close()
-            self._loop = None
 
 
 def read_status(cfg: Config) -> dict[str, DeviceState]:

@@ -184,4 +184,3 @@ class Reporter:
 
     def close(self) -> None:
         self.sender.close()
-        self.monitor.close()

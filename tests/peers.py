@@ -198,10 +198,12 @@ class SilentUdp:
 
 class LineServer:
     """A TCP server answering each request head with a fixed reply chosen by
-    ``reply(request_text) -> bytes``; with ``tls`` a certificate made on the spot."""
+    ``reply(request_text) -> bytes`` (None: close); with ``tls`` a certificate made on the
+    spot; with ``close_after`` the connection is closed after each reply."""
 
-    def __init__(self, reply, tls_dir: Path | None = None):
+    def __init__(self, reply, tls_dir: Path | None = None, close_after: bool = False):
         self.reply = reply
+        self.close_after = close_after
         self.requests: list[str] = []
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -247,6 +249,8 @@ class LineServer:
                     if answer is None:
                         return
                     conn.sendall(answer)
+                    if self.close_after:
+                        return
         except (OSError, ssl.SSLError):
             pass
         finally:

@@ -254,6 +254,7 @@ def test_probe_interval_defaults_to_beat_interval(write_config):
     ("http_headers: {'bad name': x}", "http_headers.bad name: is not a valid header name"),
     ("http_headers: {Content-Type: text/plain}", "http_headers.Content-Type: is set by sereport itself"),
     ('http_headers: {X-A: "a\\nb"}', "http_headers.X-A: the value is not one line of text"),
+    ("http_headers: {X-A: \"caf\u00e9\"}", "http_headers.X-A: the value has non-ASCII characters"),
     ("hmac_header: 'X Sig'", "hmac_header: 'X Sig' is not a valid header name"),
     ("extensions: [seq]", "extensions: ['seq'] is not allowed; allowed: a list of beat_seq, boot_id, sent_at"),
     ("offline_beat_on_stop: maybe", "offline_beat_on_stop: 'maybe' is not a boolean"),

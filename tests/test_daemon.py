@@ -187,7 +187,7 @@ def test_changed_keys_show_settings_and_hide_secrets(write_config):
     from sereport.daemon import changed_keys
 
     old = config_module.load(write_config(f"dev_sno: {LICENCE}\nWEB_HEART_TIME: 2\n"))
-    new = config_module.load(write_config(f"dev_sno: OTHERLICENCE99\nWEB_HEART_TIME: 5\n"
+    new = config_module.load(write_config("dev_sno: OTHERLICENCE99\nWEB_HEART_TIME: 5\n"
                                           "hmac_secret: s3cret\nformats: both\n", name="b.yaml"))
     shown = "; ".join(changed_keys(old, new))
     assert "WEB_HEART_TIME 2 -> 5" in shown and "formats ('gateway',) -> ('gateway', 'media')" in shown

@@ -68,7 +68,6 @@ def test_cycle_of_200_devices_half_hanging_ends_in_about_one_timeout(write_confi
         started = time.monotonic()
         states = monitor.cycle()
         took = time.monotonic() - started
-        monitor.close()
     finally:
         hanging.close()
     reasons = sorted({s.reason for s in states.values()})
@@ -87,7 +86,6 @@ def test_credentials_never_in_log_lines(write_config, caplog):
     with caplog.at_level(logging.DEBUG):
         for _ in range(3):
             monitor.cycle()
-    monitor.close()
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "door (rtsp://admin:***@127.0.0.1" in text and "refused" in text
     assert "S3cretPw" not in text and "T0ken" not in text
@@ -105,7 +103,6 @@ def test_transitions_are_logged_once(write_config, caplog):
         server.close()
         monitor.cycle()
         monitor.cycle()
-    monitor.close()
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 2
     assert "is online (ok: TCP" in messages[0] and "is now offline (refused" in messages[1]
@@ -118,7 +115,6 @@ def test_status_file_and_statuses(write_config):
     devices = monitor.registry.devices()
     assert [s for _, s in monitor.statuses(devices)] == ["offline", "offline"]  # not probed yet
     monitor.cycle()
-    monitor.close()
     assert [s for _, s in monitor.statuses(devices)] == ["offline", "online"]
     saved = read_status(cfg)
     assert saved[devices[0].id].reason == "refused" and saved[devices[1].id].reason == "static"
@@ -134,7 +130,6 @@ def test_unwritable_runtime_dir_is_a_warning_once(write_config, tmp_path, caplog
     with caplog.at_level(logging.WARNING):
         monitor.cycle()
         monitor.cycle()
-    monitor.close()
     assert len([r for r in caplog.records if "status file" in r.getMessage()]) == 1
 
 
@@ -145,7 +140,6 @@ def test_registry_changes_are_picked_up_between_cycles(write_config):
     assert monitor.cycle() == {}
     added = registry.add({"url": "127.0.0.8", "probe": "none", "status": "online"})
     states = monitor.cycle()
-    monitor.close()
     assert states[added.id].status == "online"
 
 
@@ -157,5 +151,4 @@ def test_status_file_not_rewritten_when_nothing_changed(write_config):
     path = cfg.runtime_dir + "/status.json"
     first = os.stat(path).st_ino
     monitor.cycle()
-    monitor.close()
     assert os.stat(path).st_ino == first  # the same file: not replaced

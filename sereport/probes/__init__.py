@@ -1,29 +1,36 @@
 """Liveness probes, one module per kind; the module name is the probe name.
 
-Each module has ``async def probe(device, settings) -> Outcome``.  ``run``
-puts the hard deadline around it and turns every failure into an Outcome
-with a short reason; exception texts are never passed on, since they can
-carry a URL with its credentials.
+Each module has ``probe(device, settings)``, a generator run by
+``engine`` that returns an Outcome.  ``run_all`` probes many devices at
+once, each within the probe timeout, and turns every failure into an
+Outcome with a short reason; exception texts are never passed on, since
+they can carry a URL with its credentials.  The helpers below are the
+probes' sockets: connect, write, read an HTTP-like head, skip a body.
 """
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import importlib
+import os
 import socket
-import ssl
+import sys
+import time
 from dataclasses import dataclass
 
 from sereport import __version__
 from sereport.devices import Device
+from sereport.probes import engine
+from sereport.probes.engine import READ, WRITE
 
 USER_AGENT = f"sereport/{__version__}"
-MAX_HEAD = 16 * 1024
+MAX_HEAD = 64 * 1024
+RECV = 64 * 1024
 # Reasons a probe gives, for logs, the status file and the local API.
 REASONS = ("ok", "timeout", "refused", "auth_failed", "not_found", "error_status", "tls_error",
            "unreachable", "reset", "bad_response", "missing_file", "not_a_file", "unreadable",
            "empty_file", "no_recent_picture", "static", "error")
+RESOLVER = engine.Workers("resolve")
 
 
 @dataclass(frozen=True)
@@ -50,32 +57,90 @@ class ProbeError(Exception):
         self.reason, self.detail = reason, detail
 
 
-async def connect(host: str, port: int, settings: Settings, tls: ssl.SSLContext | None = None):
-    """open_connection with the connect timeout (TLS handshake included)."""
+def address(host: str, port: int, until: float):
+    """(family, sockaddr) of host: an IP at once, a name looked up in a worker thread."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except (OSError, ValueError):
+            continue
+        return family, (host, port)
+    found = yield from RESOLVER.call(socket.getaddrinfo, host, port, 0, socket.SOCK_STREAM,
+                                     until=until)
+    if not found:
+        raise socket.gaierror(socket.EAI_NONAME, "no address")
+    return found[0][0], found[0][4]
+
+
+class Stream:
+    """A connected non-blocking socket with a read buffer."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.buffer = bytearray()
+
+    def write(self, data: bytes):
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[self.sock.send(view):]
+            except BlockingIOError:
+                yield self.sock, WRITE, None
+
+    def recv(self):
+        """The next bytes that come, b"" at the end."""
+        while True:
+            yield self.sock, READ, None
+            try:
+                return self.sock.recv(RECV)
+            except BlockingIOError:
+                continue
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def connect(host: str, port: int, settings: Settings, tls=None):
+    """A Stream to host:port within the connect timeout (TLS handshake included)."""
+    limit = min(settings.connect_timeout, settings.timeout)
+    until = time.monotonic() + limit
     try:
-        async with asyncio.timeout(settings.connect_timeout):  # no extra task, unlike wait_for
-            return await asyncio.open_connection(host, port, ssl=tls, limit=MAX_HEAD * 4,
-                                                 server_hostname=host if tls else None)
+        family, addr = yield from address(host, port, until)
     except TimeoutError:
-        raise ProbeError("timeout", f"no connection within {settings.connect_timeout:g}s") from None
-
-
-def close(writer: asyncio.StreamWriter) -> None:
-    """Drop the connection now; a peer that hangs must not hold us up."""
-    writer.transport.abort()
-
-
-async def read_head(reader: asyncio.StreamReader) -> tuple[str, dict[str, list[str]]]:
-    """The status line and headers (lower-case names) of an HTTP-like answer."""
+        raise ProbeError("timeout", f"no address for the host within {limit:g}s") from None
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError as exc:
-        if not exc.partial:
-            raise ProbeError("bad_response", "connection closed without an answer") from None
-        raise ProbeError("bad_response", "answer cut short") from None
-    except asyncio.LimitOverrunError:
-        raise ProbeError("bad_response", f"answer head over {MAX_HEAD * 4} bytes") from None
-    lines = head.decode("latin-1").split("\r\n")
+        sock.setblocking(False)
+        err = sock.connect_ex(addr)
+        if err == errno.EINPROGRESS:
+            if not (yield sock, WRITE, until):
+                raise ProbeError("timeout", f"no connection within {limit:g}s")
+            err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            raise OSError(err, os.strerror(err))
+        if tls is not None:
+            from sereport.probes import tls as tls_stream
+
+            return (yield from tls_stream.handshake(sock, tls, host, until, limit))
+        return Stream(sock)
+    except BaseException:
+        sock.close()
+        raise
+
+
+def read_head(stream: Stream) -> tuple[str, dict[str, list[str]]]:
+    """The status line and headers (lower-case names) of an HTTP-like answer."""
+    buffer = stream.buffer
+    while (end := buffer.find(b"\r\n\r\n")) < 0:
+        if len(buffer) > MAX_HEAD:
+            raise ProbeError("bad_response", f"answer head over {MAX_HEAD} bytes")
+        chunk = yield from stream.recv()
+        if not chunk:
+            raise ProbeError("bad_response", "answer cut short" if buffer
+                             else "connection closed without an answer")
+        buffer += chunk
+    lines = buffer[:end].decode("latin-1").split("\r\n")
+    del buffer[:end + 4]
     headers: dict[str, list[str]] = {}
     for line in lines[1:]:
         name, sep, value = line.partition(":")
@@ -84,16 +149,21 @@ async def read_head(reader: asyncio.StreamReader) -> tuple[str, dict[str, list[s
     return lines[0], headers
 
 
-async def skip_body(reader: asyncio.StreamReader, headers: dict[str, list[str]],
-                    cap: int = 64 * 1024) -> bytes:
+def skip_body(stream: Stream, headers: dict[str, list[str]], cap: int = 64 * 1024):
     """Read the body the headers announce (at most ``cap`` bytes)."""
     try:
-        length = int(headers.get("content-length", ["0"])[0])
+        length = min(int(headers.get("content-length", ["0"])[0]), cap)
     except ValueError:
         raise ProbeError("bad_response", "Content-Length is not a number") from None
-    if length <= 0:
-        return b""
-    return await reader.readexactly(min(length, cap))
+    buffer = stream.buffer
+    while len(buffer) < length:
+        chunk = yield from stream.recv()
+        if not chunk:
+            raise ProbeError("bad_response", "answer cut short")
+        buffer += chunk
+    body = bytes(buffer[:max(length, 0)])
+    del buffer[:max(length, 0)]
+    return body
 
 
 def status_code(line: str, protocol: str) -> int:
@@ -108,12 +178,14 @@ _UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.EN
                 errno.EADDRNOTAVAIL}
 
 
-def _outcome_of(exc: BaseException, settings: Settings) -> Outcome:
+def outcome_of(exc: BaseException, settings: Settings) -> Outcome:
+    """The Outcome for a probe that raised."""
     if isinstance(exc, ProbeError):
         return Outcome(False, exc.reason, exc.detail)
     if isinstance(exc, TimeoutError):
         return Outcome(False, "timeout", f"no answer within {settings.timeout:g}s")
-    if isinstance(exc, ssl.SSLError):
+    ssl = sys.modules.get("ssl")  # loaded only if a probe used TLS
+    if ssl is not None and isinstance(exc, ssl.SSLError):
         return Outcome(False, "tls_error", getattr(exc, "reason", None) or "TLS handshake failed")
     if isinstance(exc, ConnectionRefusedError):
         return Outcome(False, "refused", "connection refused")
@@ -121,8 +193,6 @@ def _outcome_of(exc: BaseException, settings: Settings) -> Outcome:
         return Outcome(False, "unreachable", "host name not found")
     if isinstance(exc, (ConnectionResetError, BrokenPipeError)):
         return Outcome(False, "reset", "connection reset")
-    if isinstance(exc, asyncio.IncompleteReadError):
-        return Outcome(False, "bad_response", "answer cut short")
     if isinstance(exc, OSError):
         if exc.errno in _UNREACHABLE:
             return Outcome(False, "unreachable", exc.strerror or "unreachable")
@@ -134,13 +204,30 @@ def module(kind: str):
     return importlib.import_module(f"{__name__}.{kind}")
 
 
-async def run(device: Device, settings: Settings) -> Outcome:
-    """Probe one device within settings.timeout; never raises."""
+def _static(device: Device):
+    return Outcome(device.status == "online", "static", "status set in the device record")
+    yield  # a generator, like the probes
+
+
+def start(device: Device, settings: Settings):
+    """The probe generator for one device."""
     kind = device.probe_kind
     if kind == "none":
-        return Outcome(device.status == "online", "static", "status set in the device record")
-    try:
-        async with asyncio.timeout(settings.timeout):
-            return await module(kind).probe(device, settings)
-    except Exception as exc:  # every failure is an outcome
-        return _outcome_of(exc, settings)
+        return _static(device)
+    return module(kind).probe(device, settings)
+
+
+def run_all(devices, settings: Settings, concurrency: int) -> list[tuple[Device, Outcome, float]]:
+    """Probe every device at once, each within settings.timeout; never raises.
+
+    [(device, outcome, seconds)], in the order the probes ended.
+    """
+    jobs = ((device, start(device, settings)) for device in devices)
+    return [(device, result if isinstance(result, Outcome) else outcome_of(result, settings),
+             seconds)
+            for device, result, seconds in engine.run(jobs, concurrency, settings.timeout)]
+
+
+def run(device: Device, settings: Settings) -> Outcome:
+    """Probe one device."""
+    return run_all([device], settings, 1)[0][1]

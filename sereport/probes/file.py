@@ -6,14 +6,13 @@ costs the probe timeout and cannot starve other probes.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import stat
-from concurrent.futures import ThreadPoolExecutor
 
 from sereport.probes import Outcome, Settings
+from sereport.probes.engine import Workers
 
-_pool: ThreadPoolExecutor | None = None
+WORKERS = Workers("file-probe")
 
 
 def check(path: str) -> Outcome:
@@ -35,8 +34,5 @@ def check(path: str) -> Outcome:
     return Outcome(True, "ok", f"{st.st_size} bytes")
 
 
-async def probe(device, settings: Settings) -> Outcome:
-    global _pool
-    if _pool is None:
-        _pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="file-probe")
-    return await asyncio.get_running_loop().run_in_executor(_pool, check, device.url)
+def probe(device, settings: Settings):
+    return (yield from WORKERS.call(check, device.url))

@@ -6,8 +6,8 @@ HTTP 200, 401 (auth wanted) or a SOAP Fault all mean the device is up.
 
 from __future__ import annotations
 
-from sereport.probes import (USER_AGENT, Outcome, ProbeError, Settings, close, connect,
-                             read_head, skip_body, status_code)
+from sereport.probes import (USER_AGENT, Outcome, ProbeError, Settings, connect, read_head,
+                             skip_body, status_code)
 
 PATH = "/onvif/device_service"
 ACTION = "http://www.onvif.org/ver10/device/wsdl/GetSystemDateAndTime"
@@ -17,22 +17,22 @@ BODY = (b'<?xml version="1.0" encoding="UTF-8"?>'
         b"</s:Body></s:Envelope>")
 
 
-async def probe(device, settings: Settings) -> Outcome:
+def probe(device, settings: Settings):
     port = device.probe_port or 80
-    reader, writer = await connect(device.ip, port, settings)
+    stream = yield from connect(device.ip, port, settings)
     try:
         head = (f"POST {PATH} HTTP/1.1\r\nHost: {device.ip}:{port}\r\n"
                 f'Content-Type: application/soap+xml; charset=utf-8; action="{ACTION}"\r\n'
                 f"Content-Length: {len(BODY)}\r\nUser-Agent: {USER_AGENT}\r\n"
                 "Connection: close\r\n\r\n")
-        writer.write(head.encode("ascii") + BODY)  # small: no drain
-        line, headers = await read_head(reader)
+        yield from stream.write(head.encode("ascii") + BODY)
+        line, headers = yield from read_head(stream)
         code = status_code(line, "HTTP")
         if code in (200, 401):
             return Outcome(True, "ok", f"HTTP {code}")
-        body = await skip_body(reader, headers)
+        body = yield from skip_body(stream, headers)
         if b"Fault" in body:
             return Outcome(True, "ok", f"HTTP {code} with a SOAP Fault")
         raise ProbeError("bad_response", f"HTTP {code}, not an ONVIF answer")
     finally:
-        close(writer)
+        stream.close()

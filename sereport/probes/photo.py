@@ -15,11 +15,11 @@ import time
 from sereport.probes import Outcome, Settings, tcp
 
 
-async def probe(device, settings: Settings) -> Outcome:
+def probe(device, settings: Settings):
     try:
         seen = os.stat(os.path.join(settings.photo_dir, device.ip)).st_mtime
     except OSError:
-        return await tcp.probe(device, settings)
+        return (yield from tcp.probe(device, settings))
     age = max(0.0, time.time() - seen)
     if age <= settings.photo_fresh:
         return Outcome(True, "ok", f"picture {age:.0f}s ago")

@@ -8,29 +8,15 @@ is a refusal.
 
 from __future__ import annotations
 
-import asyncio
 import os
+import socket
+import time
 from urllib.parse import urlsplit
 
-from sereport.probes import USER_AGENT, Outcome, ProbeError, Settings
+from sereport.probes import USER_AGENT, Outcome, ProbeError, Settings, address
+from sereport.probes.engine import READ
 
 RESEND = 0.5
-
-
-class _Client(asyncio.DatagramProtocol):
-    def __init__(self, call_id: str):
-        self.call_id = call_id
-        self.answer: asyncio.Future = asyncio.get_running_loop().create_future()
-
-    def datagram_received(self, data: bytes, addr) -> None:
-        text = data.decode("utf-8", errors="replace")
-        if (text.startswith("SIP/2.0 ") and self.call_id in text
-                and not self.answer.done()):
-            self.answer.set_result(text.split("\r\n", 1)[0])
-
-    def error_received(self, exc: Exception) -> None:
-        if not self.answer.done():
-            self.answer.set_exception(exc)
 
 
 def target(device) -> tuple[str, int, str]:
@@ -62,23 +48,35 @@ def request(host: str, port: int, user: str, local: tuple[str, int], call_id: st
     ]) + "\r\n\r\n").encode("utf-8")
 
 
-async def probe(device, settings: Settings) -> Outcome:
+def answer_line(data: bytes, call_id: str) -> str | None:
+    """The status line of a SIP response to our request, None for anything else."""
+    text = data.decode("utf-8", errors="replace")
+    if text.startswith("SIP/2.0 ") and call_id in text:
+        return text.split("\r\n", 1)[0]
+    return None
+
+
+def probe(device, settings: Settings):
     host, port, user = target(device)
-    call_id = f"{os.urandom(8).hex()}@sereport"
-    loop = asyncio.get_running_loop()
-    transport, client = await loop.create_datagram_endpoint(
-        lambda: _Client(call_id), remote_addr=(host, port))
+    family, addr = yield from address(host, port, time.monotonic() + settings.connect_timeout)
+    sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
-        message = request(host, port, user, transport.get_extra_info("sockname")[:2],
-                          call_id, os.urandom(4).hex())
+        sock.setblocking(False)
+        sock.connect(addr)  # UDP: no packet; an ICMP refusal now shows in send/recv
+        call_id = f"{os.urandom(8).hex()}@sereport"
+        message = request(host, port, user, sock.getsockname()[:2], call_id, os.urandom(4).hex())
         while True:
-            transport.sendto(message)
-            done, _ = await asyncio.wait({client.answer}, timeout=RESEND)
-            if done:
-                line = client.answer.result()
-                parts = line.split(" ", 2)
-                if len(parts) < 2 or not parts[1].isdigit():
-                    raise ProbeError("bad_response", "not a SIP answer")
-                return Outcome(True, "ok", f"SIP {parts[1]}")
+            sock.send(message)
+            resend_at = time.monotonic() + RESEND
+            while (yield sock, READ, resend_at):
+                try:
+                    line = answer_line(sock.recv(65536), call_id)
+                except BlockingIOError:
+                    continue
+                if line is not None:
+                    parts = line.split(" ", 2)
+                    if len(parts) < 2 or not parts[1].isdigit():
+                        raise ProbeError("bad_response", "not a SIP answer")
+                    return Outcome(True, "ok", f"SIP {parts[1]}")
     finally:
-        transport.close()
+        sock.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from sereport.probes import Outcome, Settings, close, connect
+from sereport.probes import Outcome, Settings, connect
 
 DEFAULT_PORT = {"rtsp": 554, "gb28181": 5060}
 
@@ -21,8 +21,8 @@ def port_of(device, settings: Settings) -> int:
     return port or DEFAULT_PORT.get(device.type, 80)
 
 
-async def probe(device, settings: Settings) -> Outcome:
+def probe(device, settings: Settings):
     port = port_of(device, settings)
-    _reader, writer = await connect(device.ip, port, settings)
-    close(writer)
+    stream = yield from connect(device.ip, port, settings)
+    stream.close()
     return Outcome(True, "ok", f"TCP {port} open")

@@ -1,5 +1,3 @@
-import asyncio
-
 from sereport import probes
 from sereport.devices import parse_device
 
@@ -13,4 +11,4 @@ def device(**fields):
 
 
 def probe(settings=FAST, **fields) -> probes.Outcome:
-    return asyncio.run(probes.run(device(**fields), settings))
+    return probes.run(device(**fields), settings)
