@@ -70,6 +70,7 @@ class Config:
     probe_timeout: float = 3.0
     probe_connect_timeout: float = 2.0
     probe_concurrency: int = 512
+    probe_keep_connections: bool = True
     offline_after: int = 2
     online_after: int = 1
     photo_port: int = 80
@@ -490,6 +491,7 @@ def from_mapping(raw: dict, path: str, sources: dict[str, str] | None = None,
                                              "seconds a probe may wait for a connection"),
         probe_concurrency=checker.integer("probe_concurrency", 512, 1, 10000,
                                           "probes at the same time"),
+        probe_keep_connections=checker.flag("probe_keep_connections", True),
         offline_after=checker.integer("offline_after", 2, 1, 100,
                                       "failed probes in a row before a device is offline"),
         online_after=checker.integer("online_after", 1, 1, 100,

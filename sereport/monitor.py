@@ -18,7 +18,7 @@ import os
 import resource
 import threading
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 
 from sereport import atomic
 from sereport.config import Config
@@ -44,6 +44,14 @@ class DeviceState:
         return self.checked_at > 0
 
 
+_STATE_FIELDS = tuple(DeviceState.__dataclass_fields__)
+
+
+def _fields(state: DeviceState) -> dict:
+    """asdict() without its deep copy: every field is a plain value."""
+    return {name: getattr(state, name) for name in _STATE_FIELDS}
+
+
 def settle(state: DeviceState, outcome, cfg: Config, now: float,
            duration: float) -> DeviceState:
     """The state after one probe outcome, hysteresis applied."""
@@ -59,16 +67,21 @@ def settle(state: DeviceState, outcome, cfg: Config, now: float,
     return DeviceState(status, outcome.reason, outcome.detail, now, duration, fails, successes)
 
 
-def settings_of(cfg: Config):
+KEPT_MAX = 2048  # RTSP connections kept between cycles, at most
+SPARE_FILES = 64  # open files left for everything but probes
+
+
+def settings_of(cfg: Config, kept):
     from sereport import probes
 
     return probes.Settings(timeout=cfg.probe_timeout, connect_timeout=cfg.probe_connect_timeout,
                            photo_port=cfg.photo_port, photo_dir=cfg.photo_dir,
-                           photo_fresh=cfg.photo_fresh)
+                           photo_fresh=cfg.photo_fresh,
+                           kept=kept if cfg.probe_keep_connections else None)
 
 
-def raise_open_file_limit(wanted: int) -> None:
-    """Let probe_concurrency sockets be open at once, if the hard limit allows."""
+def raise_open_file_limit(wanted: int) -> int:
+    """Let probe sockets be open at once, if the hard limit allows; the soft limit after."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
     if soft != resource.RLIM_INFINITY and soft < target:
@@ -77,6 +90,9 @@ def raise_open_file_limit(wanted: int) -> None:
         except (OSError, ValueError) as exc:
             log.warning("cannot raise the open-file limit from %d to %d (%s): fewer probes "
                         "can run at once than probe_concurrency", soft, target, exc)
+        else:
+            soft = target
+    return soft
 
 
 class Monitor:
@@ -85,6 +101,9 @@ class Monitor:
         self._states: dict[str, DeviceState] = {}
         self._lock = threading.Lock()
         self.first_cycle = threading.Event()
+        from sereport.probes.kept import Kept
+
+        self.kept = Kept(0)  # its limit is set by reconfigure
         self.cycles = 0
         self.last_cycle_seconds = 0.0
         self._status_error = ""
@@ -94,7 +113,12 @@ class Monitor:
         self.cfg = cfg
         self._status_written = b""  # runtime_dir may have moved
         self.settings = None  # made when there is something to probe
-        raise_open_file_limit(cfg.probe_concurrency + 64)
+        soft = raise_open_file_limit(cfg.probe_concurrency + SPARE_FILES + KEPT_MAX)
+        if soft == resource.RLIM_INFINITY:
+            soft = KEPT_MAX + cfg.probe_concurrency + SPARE_FILES
+        self.kept.limit = max(0, min(KEPT_MAX, soft - cfg.probe_concurrency - SPARE_FILES))
+        if not cfg.probe_keep_connections:
+            self.kept.retain(set())
 
     def states(self) -> dict[str, DeviceState]:
         with self._lock:
@@ -114,8 +138,9 @@ class Monitor:
             from sereport import probes
 
             if self.settings is None:
-                self.settings = settings_of(self.cfg)
+                self.settings = settings_of(self.cfg, self.kept)
             results = probes.run_all(devices, self.settings, self.cfg.probe_concurrency)
+        self.kept.retain({d.id for d in devices})
         now = time.time()
         with self._lock:
             old = self._states
@@ -143,7 +168,7 @@ class Monitor:
             log.info("device %s is still %s (%s)", device.shown, after.status, what)
 
     def _write_status(self, devices: tuple[Device, ...], states: dict[str, DeviceState]) -> None:
-        data = {d.id: {**asdict(states[d.id]), "probe": d.probe_kind}
+        data = {d.id: {**_fields(states[d.id]), "probe": d.probe_kind}
                 for d in devices if d.id in states}
         encoded = json.dumps(data).encode()
         if encoded == self._status_written:
@@ -159,6 +184,11 @@ class Monitor:
                 self._status_error = message
                 log.warning("cannot write the device status file in %s (devices list/show will "
                             "not show probe results)", message)
+
+
+    def close(self) -> None:
+        """Close the connections kept for the next cycle."""
+        self.kept.close()
 
 
 def read_status(cfg: Config) -> dict[str, DeviceState]:

@@ -184,3 +184,4 @@ class Reporter:
 
     def close(self) -> None:
         self.sender.close()
+        self.monitor.close()

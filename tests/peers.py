@@ -205,6 +205,7 @@ class LineServer:
         self.reply = reply
         self.close_after = close_after
         self.requests: list[str] = []
+        self.accepted = 0
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
@@ -223,6 +224,7 @@ class LineServer:
                 conn, _ = self.sock.accept()
             except OSError:
                 return
+            self.accepted += 1
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn):

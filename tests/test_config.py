@@ -258,6 +258,7 @@ def test_probe_interval_defaults_to_beat_interval(write_config):
     ("hmac_header: 'X Sig'", "hmac_header: 'X Sig' is not a valid header name"),
     ("extensions: [seq]", "extensions: ['seq'] is not allowed; allowed: a list of beat_seq, boot_id, sent_at"),
     ("offline_beat_on_stop: maybe", "offline_beat_on_stop: 'maybe' is not a boolean"),
+    ("probe_keep_connections: maybe", "probe_keep_connections: 'maybe' is not a boolean"),
 ])
 def test_delivery_keys_are_validated(write_config, line, expected):
     found = problems(write_config, f"dev_sno: {LICENCE}\n{line}\n")

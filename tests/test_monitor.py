@@ -152,3 +152,31 @@ def test_status_file_not_rewritten_when_nothing_changed(write_config):
     first = os.stat(path).st_ino
     monitor.cycle()
     assert os.stat(path).st_ino == first  # the same file: not replaced
+
+
+def test_kept_connections_follow_the_config_and_the_devices(write_config):
+    from peers import LineServer
+
+    server = LineServer(lambda r: b"RTSP/1.0 200 OK\r\nCSeq: 1\r\n\r\n")
+    try:
+        device_line = f"devices:\n  - {{url: 'rtsp://127.0.0.1:{server.port}/a'}}\n"
+        cfg = cfg_with(write_config, device_line)
+        monitor = Monitor(cfg, Registry(cfg.registry_path, cfg.devices))
+        monitor.cycle()
+        monitor.cycle()
+        assert server.accepted == 1 and len(monitor.kept) == 1
+        other = cfg_with(write_config, device_line.replace("/a'", "/b'"))
+        monitor.registry = Registry(other.registry_path, other.devices)
+        monitor.cycle()  # /a is gone: its connection is closed, /b's is kept
+        assert server.accepted == 2 and len(monitor.kept) == 1
+        monitor.reconfigure(cfg_with(write_config, "probe_keep_connections: false\n" + device_line))
+        assert len(monitor.kept) == 0
+        monitor.cycle()
+        monitor.cycle()
+        assert server.accepted == 4 and len(monitor.kept) == 0
+        monitor.reconfigure(cfg)
+        monitor.cycle()
+        monitor.close()
+        assert len(monitor.kept) == 0
+    finally:
+        server.close()

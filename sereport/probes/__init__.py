@@ -40,6 +40,7 @@ class Settings:
     photo_port: int = 80
     photo_dir: str = "/run/sereport/photo-seen"
     photo_fresh: float = 60.0
+    kept: object = None  # a kept.Kept: connections kept between cycles (None: none are)
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,7 @@ class Stream:
     def __init__(self, sock: socket.socket):
         self.sock = sock
         self.buffer = bytearray()
+        self.until: float | None = None  # a read deadline of its own, for a kept connection
 
     def write(self, data: bytes):
         view = memoryview(data)
@@ -90,7 +92,8 @@ class Stream:
     def recv(self):
         """The next bytes that come, b"" at the end."""
         while True:
-            yield self.sock, READ, None
+            if not (yield self.sock, READ, self.until):
+                raise ProbeError("timeout", "no answer on the kept connection")
             try:
                 return self.sock.recv(RECV)
             except BlockingIOError:

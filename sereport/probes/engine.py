@@ -10,8 +10,8 @@ returns its result, or raises.
 
 One selector serves a whole cycle, with at most ``concurrency`` probes
 running, so a cycle over hundreds of dead devices ends in about one
-timeout.  This is ``selectors`` rather than asyncio: a cycle of 100 probes
-costs a quarter of the CPU, and asyncio, with the ssl module it loads,
+timeout.  This is a plain epoll loop rather than asyncio: a cycle of 100
+probes costs half the CPU, and asyncio, with the ssl module it loads,
 would be 9 MiB of a daemon meant to fit in 24.
 """
 

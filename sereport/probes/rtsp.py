@@ -6,6 +6,10 @@ also sends ``DESCRIBE``, answering a Basic or Digest (MD5) challenge, so a
 wrong password or path is reported as ``auth_failed`` / ``not_found`` while
 the device stays online.  rtsps does not verify the camera's certificate:
 cameras use self-signed ones, and the question here is only "is it up".
+
+A plain RTSP connection that ends a probe well is kept for the next cycle
+(``probes.kept``): the next probe asks on it, with half the probe timeout to
+get an answer there, and otherwise connects afresh.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import base64
 import os
 import re
+import time
 from urllib.parse import unquote, urlsplit
 
 from sereport.probes import (USER_AGENT, Outcome, ProbeError, Settings, connect, read_head,
@@ -74,6 +79,7 @@ class _Session:
     def __init__(self, stream, uri: str):
         self.stream, self.uri = stream, uri
         self.cseq = 0
+        self.answered = False  # an RTSP answer came on this connection in this probe
 
     def request(self, method: str, **headers: str):
         """(code, headers) of the answer."""
@@ -83,6 +89,7 @@ class _Session:
         yield from self.stream.write(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8"))
         line, answer = yield from read_head(self.stream)
         code = status_code(line, "RTSP")
+        self.answered = True
         yield from skip_body(self.stream, answer)
         return code, answer
 
@@ -97,6 +104,28 @@ def _reason(code: int) -> str:
     return "error_status"
 
 
+def _ask(session: _Session, user: str, password: str):
+    """OPTIONS, and DESCRIBE with the credentials if there are any: the Outcome."""
+    try:
+        code, _ = yield from session.request("OPTIONS")
+        if not user:
+            return Outcome(True, "ok", f"RTSP {code}")
+        code, answer = yield from session.request("DESCRIBE", Accept="application/sdp")
+        if code == 401:
+            header = authorization(answer.get("www-authenticate", []), user, password,
+                                   "DESCRIBE", session.uri)
+            if header is None:
+                return Outcome(True, "auth_failed", "RTSP 401, no Basic or MD5 Digest challenge")
+            code, _ = yield from session.request("DESCRIBE", Accept="application/sdp",
+                                                 Authorization=header)
+        return Outcome(True, _reason(code), f"RTSP {code}")
+    except ProbeError as exc:
+        if exc.reason == "bad_response" and session.answered:
+            # It answered OPTIONS: the device is up, the rest went wrong.
+            return Outcome(True, "error_status", exc.detail)
+        raise
+
+
 def probe(device, settings: Settings):
     parts = urlsplit(device.url)
     tls = parts.scheme.lower() == "rtsps"
@@ -105,27 +134,35 @@ def probe(device, settings: Settings):
     user = unquote(parts.username or "") or device.username
     password = unquote(parts.password or "") if parts.password is not None else device.password
     uri = strip_credentials(device.url)
+    kept = None if tls else settings.kept
+    key = (device.id, device.url, port, user, password)
+    session = kept.take(key) if kept is not None else None
+    if session is not None:  # the last cycle's connection: half the time to answer on it
+        session.stream.until = time.monotonic() + settings.timeout / 2
+        session.answered = False
+        try:
+            outcome = yield from _ask(session, user, password)
+        except (ProbeError, OSError):
+            session.stream.close()  # dropped, or gone quiet: ask on a new connection
+        except BaseException:
+            session.stream.close()
+            raise
+        else:
+            session.stream.until = None
+            return _keep_or_close(kept, key, session, outcome)
     if tls:
         from sereport.probes.tls import context
     stream = yield from connect(host, port, settings, context() if tls else None)
     session = _Session(stream, uri)
     try:
-        code, _ = yield from session.request("OPTIONS")
-        if not user:
-            return Outcome(True, "ok", f"RTSP {code}")
-        code, answer = yield from session.request("DESCRIBE", Accept="application/sdp")
-        if code == 401:
-            header = authorization(answer.get("www-authenticate", []), user, password,
-                                   "DESCRIBE", uri)
-            if header is None:
-                return Outcome(True, "auth_failed", "RTSP 401, no Basic or MD5 Digest challenge")
-            code, _ = yield from session.request("DESCRIBE", Accept="application/sdp",
-                                                 Authorization=header)
-        return Outcome(True, _reason(code), f"RTSP {code}")
-    except ProbeError as exc:
-        if exc.reason == "bad_response" and session.cseq > 1:
-            # It answered OPTIONS: the device is up, the rest went wrong.
-            return Outcome(True, "error_status", exc.detail)
-        raise
-    finally:
+        outcome = yield from _ask(session, user, password)
+    except BaseException:
         stream.close()
+        raise
+    return _keep_or_close(kept, key, session, outcome)
+
+
+def _keep_or_close(kept, key: tuple, session: _Session, outcome: Outcome) -> Outcome:
+    if kept is None or session.stream.buffer or not kept.keep(key, session):
+        session.stream.close()
+    return outcome
