@@ -88,9 +88,10 @@ def cpu_per_beat(farm):
         row("2", f"CPU per beat, {count} devices, 1 s interval (ms)", f"{per_beat['sereport']:.2f}",
             f"{per_beat['baseline']:.2f}", f"<= {target} ms", per_beat["sereport"] <= target)
     # The knobs: a new connection for every probe; probing every 5 s while beating every second.
-    for name, extra, measure in (
-            ("KNOBNEW", "probe_keep_connections: false\n", "no kept connections"),
-            ("KNOBFIVE", "probe_interval: 5\n", "probe_interval 5 s")):
+    # (The first is for comparison, not a target: the default keeps connections.)
+    for name, extra, measure, target in (
+            ("KNOBNEW", "probe_keep_connections: false\n", "no kept connections", None),
+            ("KNOBFIVE", "probe_interval: 5\n", "probe_interval 5 s", 10)):
         platform = Platform()
         directory = WORK / f"cpu-{name.lower()}"
         directory.mkdir()
@@ -105,7 +106,8 @@ def cpu_per_beat(farm):
         proc.stop()
         platform.close()
         row("2", f"CPU per beat, 100 devices, 1 s interval, {measure} (ms)", f"{per_beat:.2f}",
-            "(no such knob)", "<= 10 ms", per_beat <= 10)
+            "(no such knob)", f"<= {target} ms" if target else "",
+            per_beat <= target if target else None)
 
 
 # 3. probe fan-out ---------------------------------------------------------------------

@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import re
-import threading
 from typing import TYPE_CHECKING, Callable
 from urllib.parse import unquote
 
@@ -290,8 +289,4 @@ class ApiServer(Server):
         return json.dumps({"result": "error", "error": message}).encode("utf-8")
 
     def start(self) -> None:
-        threading.Thread(target=self.serve_forever, name="api", daemon=True).start()
-
-    def stop(self) -> None:
-        self.shutdown()
-        self.server_close()
+        super().start("api")

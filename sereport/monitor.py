@@ -7,7 +7,10 @@ into the reported status: a device goes offline after ``offline_after``
 failed probes in a row and back online after ``online_after`` good ones;
 its first probe sets it directly.  The beat reads the latest states and
 never waits for a cycle in flight.  After each cycle the states are written
-to ``<runtime_dir>/status.json`` for ``sereport devices list/show``.
+to ``<runtime_dir>/status.json`` for ``sereport devices list/show``: at
+once when a result changes, otherwise every STATUS_EVERY seconds (only the
+probe times would change, and rewriting the file each second costs more
+than the probes themselves).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from sereport.registry import Registry
 
 log = logging.getLogger(__name__)
 STATUS_FILE = "status.json"
+STATUS_EVERY = 10.0  # seconds between rewrites of status.json when no result changed
 
 
 @dataclass(frozen=True)
@@ -111,7 +115,8 @@ class Monitor:
 
     def reconfigure(self, cfg: Config) -> None:
         self.cfg = cfg
-        self._status_written = b""  # runtime_dir may have moved
+        self._status_written: tuple | None = None  # what it says; runtime_dir may have moved
+        self._status_due = 0.0  # monotonic time of the next rewrite with nothing changed
         self.settings = None  # made when there is something to probe
         soft = raise_open_file_limit(cfg.probe_concurrency + SPARE_FILES + KEPT_MAX)
         if soft == resource.RLIM_INFINITY:
@@ -168,16 +173,19 @@ class Monitor:
             log.info("device %s is still %s (%s)", device.shown, after.status, what)
 
     def _write_status(self, devices: tuple[Device, ...], states: dict[str, DeviceState]) -> None:
+        said = tuple((d.id, d.probe_kind, s.status, s.reason, s.detail)
+                     for d in devices if (s := states.get(d.id)) is not None)
+        if said == self._status_written and (not said or time.monotonic() < self._status_due):
+            return  # no result changed (or no devices): no write
         data = {d.id: {**_fields(states[d.id]), "probe": d.probe_kind}
                 for d in devices if d.id in states}
-        encoded = json.dumps(data).encode()
-        if encoded == self._status_written:
-            return  # nothing new (no devices): no write
         directory = self.cfg.runtime_dir
         try:
             os.makedirs(directory, exist_ok=True)
-            atomic.write(os.path.join(directory, STATUS_FILE), encoded, sync=False)
-            self._status_written = encoded
+            atomic.write(os.path.join(directory, STATUS_FILE), json.dumps(data).encode(),
+                         sync=False)
+            self._status_written = said
+            self._status_due = time.monotonic() + STATUS_EVERY
         except OSError as exc:
             message = f"{directory}: {exc.strerror}"
             if message != self._status_error:

@@ -2,7 +2,6 @@
 
 import re
 import socket
-import threading
 
 import pytest
 
@@ -21,10 +20,9 @@ def running():
 
     made = Server(("127.0.0.1", 0), app)
     made.seen = seen
-    threading.Thread(target=made.serve_forever, daemon=True).start()
+    made.start()
     yield made
-    made.shutdown()
-    made.server_close()
+    made.stop()
 
 
 @pytest.fixture
@@ -103,3 +101,14 @@ def test_chunked_request_body_closes_the_connection(server):
 def test_http_date_is_rfc_9110_format():
     assert http_date(0) == "Thu, 01 Jan 1970 00:00:00 GMT"
     assert http_date(1763700000) == "Fri, 21 Nov 2025 04:40:00 GMT"
+
+
+def test_stop_wakes_the_blocked_accept_and_frees_the_port():
+    made = Server(("127.0.0.1", 0), lambda request: Answer(200, b"", "text/plain"))
+    made.start()
+    port = made.server_port
+    assert answers(talk(made, b"GET / HTTP/1.0\r\n\r\n"))[0][0] == 200
+    made.stop()
+    assert not made._accepting.is_alive()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2)

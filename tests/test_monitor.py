@@ -154,6 +154,37 @@ def test_status_file_not_rewritten_when_nothing_changed(write_config):
     assert os.stat(path).st_ino == first  # the same file: not replaced
 
 
+def test_status_file_rewritten_when_a_result_changes_else_every_status_every(
+        write_config, monkeypatch):
+    import os
+
+    from sereport import monitor as monitor_module
+
+    monkeypatch.setattr(monitor_module, "STATUS_EVERY", 0.3)
+    import socket
+
+    listener = socket.create_server(("127.0.0.1", 0))  # the kernel accepts: the tcp probe is ok
+    port = listener.getsockname()[1]
+    cfg = cfg_with(write_config, f"probe_timeout: 0.2\nprobe_connect_timeout: 0.2\n"
+                                 f"devices:\n  - {{url: 'rtsp://127.0.0.1:{port}/x', probe: tcp}}\n")
+    monitor = Monitor(cfg, Registry(cfg.registry_path, cfg.devices))
+    path = cfg.runtime_dir + "/status.json"
+    try:
+        monitor.cycle()
+        first = (os.stat(path).st_mtime_ns, json.load(open(path)))
+        time.sleep(0.01)
+        monitor.cycle()  # the same result: the file stays
+        assert os.stat(path).st_mtime_ns == first[0]
+        time.sleep(0.35)
+        monitor.cycle()  # the same result, but STATUS_EVERY has passed: fresh probe times
+        again = json.load(open(path))
+        assert next(iter(again.values()))["checked_at"] > next(iter(first[1].values()))["checked_at"]
+    finally:
+        listener.close()
+    monitor.cycle()  # refused now: a changed result is written at once
+    assert next(iter(json.load(open(path)).values()))["reason"] == "refused"
+
+
 def test_kept_connections_follow_the_config_and_the_devices(write_config):
     from peers import LineServer
 
