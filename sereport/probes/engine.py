@@ -8,7 +8,7 @@ When the probe's own timeout passes, the loop throws TimeoutError into it
 instead; a probe that goes on waiting after that is closed.  A probe
 returns its result, or raises.
 
-One selector serves a whole cycle, with at most ``concurrency`` probes
+One epoll object serves a whole cycle, with at most ``concurrency`` probes
 running, so a cycle over hundreds of dead devices ends in about one
 timeout.  This is a plain epoll loop rather than asyncio: a cycle of 100
 probes costs half the CPU, and asyncio, with the ssl module it loads,
