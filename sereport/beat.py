@@ -36,11 +36,19 @@ class BeatLoop:
         self._wake = threading.Event()
         self._wait = wait or self._wake.wait
         self._new_interval: float | None = None
+        self._new_origin: float | None = None
+        self.origin = 0.0  # the clock time of slot 0 of the current grid
         self.skipped = 0
 
     def restart(self, interval: float) -> None:
         """Beat now and keep a new grid of ``interval`` from here."""
         self._new_interval = interval
+        self._wake.set()
+
+    def align(self, origin: float) -> None:
+        """Keep the interval, but move the grid so its slots fall on origin + k * interval
+        (the probe cycles go half an interval after the beats, not against them)."""
+        self._new_origin = origin
         self._wake.set()
 
     def interrupt(self) -> None:
@@ -55,8 +63,10 @@ class BeatLoop:
             log.debug("%s failure", self.name, exc_info=True)
         self.tick()
 
-    def run(self) -> None:
-        start = self.clock()
+    def run(self, start: float | None = None) -> None:
+        """Beat on the grid from ``start`` (a clock time; now if None) until stop."""
+        start = self.clock() if start is None else start
+        self.origin = start
         slot = 0
         while not self.stop.is_set():
             self._run_beat(slot)
@@ -74,7 +84,13 @@ class BeatLoop:
                 if self._new_interval is not None:
                     self.interval, self._new_interval = self._new_interval, None
                     start, slot = self.clock(), 0
+                    self.origin = start
                     break
+                if self._new_origin is not None:
+                    start, self._new_origin = self._new_origin, None
+                    self.origin = start
+                    slot = max(0, math.ceil((self.clock() - start) / self.interval))
+                    due = start + slot * self.interval
                 left = due - self.clock()
                 if left <= 0:
                     break

@@ -126,6 +126,8 @@ class Daemon:
                  devices, cfg.probe_every)
         threads = [threading.Thread(target=self.probing.run, name="probe", daemon=True)]
         threads[0].start()
+        self.reporter.gateway.warm()
+        self.reporter.sender.warm(len(cfg.urls) * len(cfg.formats))
         # The first beat waits for the first probe cycle (one probe timeout at most), so a
         # restart does not report every device offline; later beats never wait for probes.
         if devices:
@@ -133,8 +135,11 @@ class Daemon:
         self._start_api()
         # READY=1 first: the beat loop's watchdog pets come after it.
         self.notifier.ready(f"started: {len(cfg.urls)} target(s), {devices} device(s)")
-        threads.append(threading.Thread(target=self.beating.run, name="beat", daemon=True))
+        origin = time.monotonic()
+        threads.append(threading.Thread(target=self.beating.run, args=(origin,), name="beat",
+                                        daemon=True))
         threads[1].start()
+        self._offset_probing(origin)
         while not self.stop.is_set():
             self.wake.wait(min(1.0, self.cfg.interval))
             self.wake.clear()
@@ -146,6 +151,11 @@ class Daemon:
                 self._signature = signature
                 self.reload(asked or "file changed")
         return self._shutdown(threads)
+
+    def _offset_probing(self, beat_origin: float) -> None:
+        """Probe cycles half a beat interval after the beats: a cycle's work never competes
+        with a beat for the interpreter, and its results are fresh for the next beat."""
+        self.probing.align(beat_origin + self.cfg.interval / 2)
 
     def _start_api(self) -> None:
         cfg = self.cfg
@@ -218,8 +228,10 @@ class Daemon:
             self._start_api()
         if (new.interval, new.urls) != (old.interval, old.urls):
             self.beating.restart(new.interval)
+            self._offset_probing(time.monotonic())
         if new.probe_every != old.probe_every:
             self.probing.restart(new.probe_every)
+            self._offset_probing(self.beating.origin)
         self.notifier.ready()
         return True
 

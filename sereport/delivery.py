@@ -208,6 +208,11 @@ class Sender:
             self._pool = ThreadPoolExecutor(max_workers=self._workers, thread_name_prefix="post")
         return self._pool
 
+    def warm(self, posts: int) -> None:
+        """Start the worker threads a beat of ``posts`` POSTs needs, ahead of the first beat."""
+        pool = self._executor(2 * posts)
+        wait_futures([pool.submit(time.sleep, 0.001) for _ in range(posts)])
+
     def send(self, urls: tuple[str, ...], docs: list[tuple[str, dict]],
              deadline: float | None = None, tick=None, tick_every: float | None = None
              ) -> list[Result]:

@@ -108,6 +108,23 @@ def test_restart_beats_now_on_a_new_grid():
     assert started == [0.0, 5.0, 5.0, 7.0, 9.0]
 
 
+def test_align_moves_the_grid_and_keeps_the_interval():
+    fake = FakeTime()
+    started = []
+    loop = None
+
+    def beat():
+        started.append(round(fake.now - 1000.0, 3))
+        if len(started) == 2:
+            loop.align(1000.5)  # slots at 0.5 + k from now on
+        if len(started) == 5:
+            fake.set()
+
+    loop = BeatLoop(beat, 1.0, fake, clock=fake.clock, wait=fake.wait)
+    loop.run()
+    assert started == [0.0, 1.0, 1.5, 2.5, 3.5] and loop.origin == 1000.5
+
+
 def test_tick_while_waiting_and_after_each_beat():
     fake = FakeTime()
     ticks, beats = [], []

@@ -187,3 +187,17 @@ def test_targets_are_sent_in_parallel():
             s.close()
     assert all(r.ok for r in results)
     assert took < 1.5  # three 0.6 s answers side by side, not one after another
+
+
+def test_warm_starts_the_worker_threads_before_the_first_beat():
+    sender = Sender()
+    try:
+        sender.warm(2)
+        assert sum(t.is_alive() for t in sender._pool._threads) == 2
+        platform = Platform()
+        try:
+            assert one(sender, platform.url).ok
+        finally:
+            platform.close()
+    finally:
+        sender.close()
