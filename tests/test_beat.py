@@ -91,7 +91,8 @@ def test_stop_wakes_the_wait_at_once():
     assert not thread.is_alive() and beats == [1]
 
 
-def test_restart_beats_now_on_a_new_grid():
+def five_beats(interval: float, at_second_beat) -> tuple[list[float], BeatLoop]:
+    """Beat start times (from 1000.0) of five beats; at_second_beat(loop) runs in beat 2."""
     fake = FakeTime()
     started = []
     loop = None
@@ -99,29 +100,22 @@ def test_restart_beats_now_on_a_new_grid():
     def beat():
         started.append(round(fake.now - 1000.0, 3))
         if len(started) == 2:
-            loop.restart(2.0)  # as a reload would, from another thread
+            at_second_beat(loop)  # as a reload would, from another thread
         if len(started) == 5:
             fake.set()
 
-    loop = BeatLoop(beat, 5.0, fake, clock=fake.clock, wait=fake.wait)
+    loop = BeatLoop(beat, interval, fake, clock=fake.clock, wait=fake.wait)
     loop.run()
+    return started, loop
+
+
+def test_restart_beats_now_on_a_new_grid():
+    started, _ = five_beats(5.0, lambda loop: loop.restart(2.0))
     assert started == [0.0, 5.0, 5.0, 7.0, 9.0]
 
 
 def test_align_moves_the_grid_and_keeps_the_interval():
-    fake = FakeTime()
-    started = []
-    loop = None
-
-    def beat():
-        started.append(round(fake.now - 1000.0, 3))
-        if len(started) == 2:
-            loop.align(1000.5)  # slots at 0.5 + k from now on
-        if len(started) == 5:
-            fake.set()
-
-    loop = BeatLoop(beat, 1.0, fake, clock=fake.clock, wait=fake.wait)
-    loop.run()
+    started, loop = five_beats(1.0, lambda loop: loop.align(1000.5))  # slots at 0.5 + k
     assert started == [0.0, 1.0, 1.5, 2.5, 3.5] and loop.origin == 1000.5
 
 
