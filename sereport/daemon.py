@@ -226,12 +226,14 @@ class Daemon:
         if any(getattr(old, k) != getattr(new, k) for k in API_KEYS):
             self._stop_api()
             self._start_api()
-        if (new.interval, new.urls) != (old.interval, old.urls):
+        beat_restarted = (new.interval, new.urls) != (old.interval, old.urls)
+        if beat_restarted:
             self.beating.restart(new.interval)
-            self._offset_probing(time.monotonic())
         if new.probe_every != old.probe_every:
             self.probing.restart(new.probe_every)
-            self._offset_probing(self.beating.origin)
+        if beat_restarted or new.probe_every != old.probe_every:
+            # The beat loop takes up its new grid in its own thread: "now" is its origin.
+            self._offset_probing(time.monotonic() if beat_restarted else self.beating.origin)
         self.notifier.ready()
         return True
 

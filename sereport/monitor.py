@@ -1,8 +1,8 @@
 """Device liveness: probe cycles on their own cadence beside the beat.
 
 A cycle probes every device at once (sereport.probes.engine, at most
-probe_concurrency sockets open), each within the probe timeout, so a cycle with hundreds of
-dead devices ends in about one timeout.  Hysteresis turns probe outcomes
+probe_concurrency sockets open), each within the probe timeout, so a cycle
+with hundreds of dead devices ends in about one timeout.  Hysteresis turns probe outcomes
 into the reported status: a device goes offline after ``offline_after``
 failed probes in a row and back online after ``online_after`` good ones;
 its first probe sets it directly.  The beat reads the latest states and
@@ -23,9 +23,10 @@ import threading
 import time
 from dataclasses import dataclass, replace
 
-from sereport import atomic
+from sereport import atomic, probes
 from sereport.config import Config
 from sereport.devices import Device
+from sereport.probes.kept import Kept
 from sereport.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -75,9 +76,7 @@ KEPT_MAX = 2048  # RTSP connections kept between cycles, at most
 SPARE_FILES = 64  # open files left for everything but probes
 
 
-def settings_of(cfg: Config, kept):
-    from sereport import probes
-
+def settings_of(cfg: Config, kept: Kept) -> probes.Settings:
     return probes.Settings(timeout=cfg.probe_timeout, connect_timeout=cfg.probe_connect_timeout,
                            photo_port=cfg.photo_port, photo_dir=cfg.photo_dir,
                            photo_fresh=cfg.photo_fresh,
@@ -105,8 +104,6 @@ class Monitor:
         self._states: dict[str, DeviceState] = {}
         self._lock = threading.Lock()
         self.first_cycle = threading.Event()
-        from sereport.probes.kept import Kept
-
         self.kept = Kept(0)  # its limit is set by reconfigure
         self.cycles = 0
         self.last_cycle_seconds = 0.0
@@ -139,9 +136,7 @@ class Monitor:
         devices = self.registry.devices()
         started = time.monotonic()
         results = []
-        if devices:  # the probes are loaded only when there is something to probe
-            from sereport import probes
-
+        if devices:
             if self.settings is None:
                 self.settings = settings_of(self.cfg, self.kept)
             results = probes.run_all(devices, self.settings, self.cfg.probe_concurrency)
