@@ -92,7 +92,8 @@ def raise_open_file_limit(wanted: int) -> int:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
         except (OSError, ValueError) as exc:
             log.warning("cannot raise the open-file limit from %d to %d (%s): fewer probes "
-                        "can run at once than probe_concurrency", soft, target, exc)
+                        "can run at once than probe_concurrency, and fewer RTSP connections "
+                        "be kept", soft, target, exc)
         else:
             soft = target
     return soft
