@@ -7,6 +7,8 @@ the same config file as sereport (WEB_HEART_URL, WEB_HEART_TIME, dev_sno,
 devices, probe_timeout).  Usage: baseline.py CONFIG [--dry-run]
 """
 
+from __future__ import annotations
+
 import json
 import socket
 import sys

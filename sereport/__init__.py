@@ -4,4 +4,6 @@ Data flow: config -> gateway metrics + device states -> payload -> delivery,
 driven by the beat loop.
 """
 
+from __future__ import annotations
+
 __version__ = "0.1.0"

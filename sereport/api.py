@@ -158,9 +158,8 @@ def status(daemon: Daemon, _body, _param) -> tuple[int, object]:
 
 
 def openapi(_daemon, _body, _param) -> tuple[int, object]:
-    from importlib import resources  # 2 MiB of RSS: only when asked
-
-    return 200, resources.files("sereport").joinpath("openapi.yaml").read_text(encoding="utf-8")
+    with open(os.path.join(os.path.dirname(__file__), "openapi.yaml"), encoding="utf-8") as spec:
+        return 200, spec.read()
 
 
 def prometheus(daemon: Daemon, _body, _param) -> tuple[int, object]:

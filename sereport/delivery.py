@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import json
+import queue
 import random
 import socket
 import sys
@@ -256,8 +257,14 @@ class Sender:
 
     def close(self) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+            pool, self._pool = self._pool, None
+            # shutdown(cancel_futures=True) is 3.9+: drop the queued POSTs by hand.
+            while True:
+                try:
+                    pool._work_queue.get_nowait().future.cancel()
+                except (queue.Empty, AttributeError):
+                    break
+            pool.shutdown(wait=False)
         with self._lock:
             for conn in self._all:
                 conn.close()

@@ -6,14 +6,14 @@ Both are built from the same snapshot: one gateway state and one list of
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Tuple
 
 from sereport.config import Config
 from sereport.devices import Device
 from sereport.gateway import GatewayState
 from sereport.redact import strip_credentials
 
-DeviceStatus = tuple[Device, str]
+DeviceStatus = Tuple[Device, str]
 
 
 def _url(device: Device, cfg: Config) -> str:

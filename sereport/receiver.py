@@ -12,13 +12,13 @@ appends every heartbeat received as one JSON line.
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import threading
 import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import resources
 
 from sereport.validate import check
 
@@ -168,7 +168,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/":
-            page = resources.files("sereport").joinpath("receiver.html").read_bytes()
+            with open(os.path.join(os.path.dirname(__file__), "receiver.html"), "rb") as html:
+                page = html.read()
             return self._send(200, page, "text/html; charset=utf-8")
         if path == "/boxes.json":
             return self._json(200, self.server.views())

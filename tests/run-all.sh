@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
 # Install everything the test suite needs, then run all of it.
-# Usage: bash tests/run-all.sh [pytest arguments]
+# Usage: [PYTHON=/path/to/python3.X] bash tests/run-all.sh [pytest arguments]
+# PYTHON is the interpreter to test on (default: python3), 3.8 or newer; each
+# interpreter gets its own virtual environment under .venv-test/.
 # As root it installs the Debian packages of the real peers (GStreamer RTSP
-# server, sipp); otherwise it uses sudo when it can, or says what is missing.
+# server, sipp, ...); otherwise it uses sudo when it can, or says what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-python3}
+if ! command -v "$PYTHON" >/dev/null 2>&1 || [ -d "$PYTHON" ]; then
+  echo "run-all: no Python interpreter at '$PYTHON' (give one, e.g. PYTHON=\$(pyenv prefix 3.8.18)/bin/python)" >&2
+  exit 2
+fi
+if ! version=$("$PYTHON" -c 'import sys; print("%d.%d" % sys.version_info[:2]); sys.exit(sys.version_info < (3, 8))' 2>/dev/null); then
+  echo "run-all: $PYTHON is Python ${version:-of unknown version}; sereport needs 3.8 or newer" >&2
+  exit 2
+fi
 
 APT_PACKAGES=(
   python3-venv
@@ -31,9 +43,11 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
 fi
 
-PYTHON=${PYTHON:-python3}
-if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv
+venv=.venv-test/py$version
+if [ ! -x "$venv/bin/python" ]; then
+  echo "run-all: creating $venv with $PYTHON (Python $version)" >&2
+  "$PYTHON" -m venv "$venv"
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]'
-exec .venv/bin/python -m pytest "$@"
+"$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
+echo "run-all: testing on $("$venv/bin/python" -VV | head -n 1)" >&2
+exec "$venv/bin/python" -m pytest "$@"

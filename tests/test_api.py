@@ -1,5 +1,7 @@
 """The local API over real loopback HTTP, every answer checked against openapi.yaml."""
 
+from __future__ import annotations
+
 import json
 import threading
 

@@ -1,5 +1,7 @@
 """`sereport run` as a real process: reload, platform faults, stop."""
 
+from __future__ import annotations
+
 import os
 import signal
 import time

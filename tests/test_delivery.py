@@ -1,5 +1,7 @@
 """One POST and one beat's sending, over real loopback sockets."""
 
+from __future__ import annotations
+
 import socket
 import threading
 import time

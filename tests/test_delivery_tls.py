@@ -1,6 +1,8 @@
 """HTTPS, client certificates, extra headers, the HMAC signature and retries,
 over real loopback sockets."""
 
+from __future__ import annotations
+
 import hashlib
 import hmac
 import ssl

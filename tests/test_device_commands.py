@@ -1,5 +1,7 @@
 """`sereport devices ...` as an operator runs it, and a running daemon following it."""
 
+from __future__ import annotations
+
 import json
 import subprocess
 

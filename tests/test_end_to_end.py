@@ -1,5 +1,7 @@
 """`sereport receive` and `sereport run` as real processes on loopback."""
 
+from __future__ import annotations
+
 import json
 import signal
 

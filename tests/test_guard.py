@@ -1,5 +1,7 @@
 """The tests' own safety net: nothing they start may send off loopback."""
 
+from __future__ import annotations
+
 import socket
 import subprocess
 import sys

@@ -1,5 +1,7 @@
 """The POST client's answer framing, against loopback servers that answer byte for byte."""
 
+from __future__ import annotations
+
 import pytest
 
 from peers import LineServer

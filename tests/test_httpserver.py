@@ -1,5 +1,7 @@
 """The API's HTTP framing, spoken to byte for byte over a loopback socket."""
 
+from __future__ import annotations
+
 import re
 import socket
 

@@ -1,5 +1,7 @@
 """The systemd notify protocol against a real AF_UNIX datagram socket."""
 
+from __future__ import annotations
+
 import os
 import socket
 import threading

@@ -1,5 +1,7 @@
 """The built wheel holds every module and data file the package uses."""
 
+from __future__ import annotations
+
 import shutil
 import subprocess
 import sys

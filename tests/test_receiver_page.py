@@ -1,5 +1,7 @@
 """The receiver's status page in a real headless browser (Debian's chromium)."""
 
+from __future__ import annotations
+
 import re
 import shutil
 import subprocess

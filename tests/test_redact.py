@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import pytest
 
 from sereport.redact import redact_url, strip_credentials

@@ -1,5 +1,7 @@
 """systemd/sereport.service passes systemd-analyze verify."""
 
+from __future__ import annotations
+
 import shutil
 import subprocess
 from pathlib import Path

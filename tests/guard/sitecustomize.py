@@ -5,6 +5,8 @@ and by the test process itself (conftest).  Any connect or sendto to an
 address outside 127.0.0.0/8 and ::1 raises instead of sending a packet.
 """
 
+from __future__ import annotations
+
 import ipaddress
 import socket
 

@@ -6,6 +6,8 @@ test suite as a subprocess.  Usage:
 Prints "READY" once it listens; serves a test pattern as MJPEG over RTP.
 """
 
+from __future__ import annotations
+
 import sys
 
 import gi

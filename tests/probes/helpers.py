@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from sereport import probes
 from sereport.devices import parse_device
 

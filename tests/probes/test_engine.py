@@ -1,5 +1,7 @@
 """The probe loop: waits, deadlines, the concurrency cap, worker threads."""
 
+from __future__ import annotations
+
 import os
 import socket
 import threading

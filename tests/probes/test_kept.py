@@ -1,5 +1,7 @@
 """RTSP control connections kept from one probe cycle to the next."""
 
+from __future__ import annotations
+
 import re
 
 import pytest

@@ -1,5 +1,7 @@
 """The file probe: exists, regular, readable, not empty."""
 
+from __future__ import annotations
+
 import pytest
 
 from helpers import probe

@@ -1,5 +1,7 @@
 """The onvif probe against a SOAP responder on loopback."""
 
+from __future__ import annotations
+
 import pytest
 
 from helpers import probe

@@ -1,5 +1,7 @@
 """The photo probe: the touch file wins; without one, a TCP connect."""
 
+from __future__ import annotations
+
 import os
 import time
 

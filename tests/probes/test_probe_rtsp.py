@@ -1,5 +1,7 @@
 """The rtsp probe against Debian's GStreamer RTSP server and hostile loopback peers."""
 
+from __future__ import annotations
+
 import time
 
 import pytest

@@ -1,5 +1,7 @@
 """The sip (GB28181) probe against sipp and silent or closed UDP ports."""
 
+from __future__ import annotations
+
 import pytest
 
 from helpers import probe

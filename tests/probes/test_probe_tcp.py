@@ -1,5 +1,7 @@
 """The tcp probe and the dispatcher's handling of probe: none."""
 
+from __future__ import annotations
+
 from helpers import probe
 from peers import HangingServer, refused_port
 
