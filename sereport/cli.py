@@ -32,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="send one beat and exit 0 only if every target accepted it")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("run", help="run the reporter daemon (the default)")
+    commands.add_parser("check", help="check the config as `run` would, print 'ok' and exit 0, "
+                                      "or print every problem and exit 78; nothing is sent")
     device_commands.add_parser(commands)
     receive = commands.add_parser("receive", help="run a heartbeat receiver to watch boxes")
     receive.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
@@ -110,6 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"sereport: {problem}", file=sys.stderr)
         return EX_CONFIG
+    if args.command == "check":
+        print(f"{path}: ok")
+        return 0
     if args.command == "devices":
         return device_commands.run(args, cfg)
     if args.dry_run:

@@ -20,9 +20,13 @@ from sereport.redact import redact_url
 
 DEFAULT_PATH = "/etc/sereport/sereport.yaml"
 OVERRIDES_FILE = "overrides.yaml"  # in state_dir: what the local API set
-# Keys the local API may not set: where overrides live, devices (their own
-# endpoints), and the API's own binding and token.
-NOT_SETTABLE = ("state_dir", "devices", "api_enabled", "api_host", "api_port", "api_token")
+# Keys the local API may not set: devices (their own endpoints), the API's own
+# binding and token, and every key that names a file, a directory or a program
+# of the box (through the API they would read or run anything as the daemon).
+NOT_SETTABLE = ("devices", "api_enabled", "api_host", "api_port", "api_token",
+                "host_root", "state_dir", "runtime_dir", "data_path", "serial_files",
+                "sw_version_file", "sw_version_command", "sdk_version_file", "sdk_version_link",
+                "photo_seen_dir", "tls_ca_file", "tls_client_cert", "tls_client_key")
 FORMATS = ("gateway", "media")
 EXTENSIONS = ("beat_seq", "boot_id", "sent_at")
 _TOKEN = set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -41,9 +45,14 @@ def canonical(key: str) -> str:
 
 
 DEFAULT_SERIAL_FILES = (
+    "/sys/bus/i2c/devices/1-0017/information",  # SE5/SE7: JSON with "product sn"
     "/proc/device-tree/serial-number",
     "/sys/class/dmi/id/product_serial",
 )
+
+DEFAULT_SW_VERSION_COMMAND = "/usr/sbin/bm_version"  # SophonSDK firmware (kernel 5.4)
+DEFAULT_SW_VERSION_FILE = "/system/data/buildinfo.txt"  # BMNNSDK2 firmware (kernel 4.9)
+DEFAULT_SDK_VERSION_LINK = "/opt/sophon/libsophon-current"  # -> libsophon-0.5.1
 
 
 @dataclass(frozen=True)
@@ -55,11 +64,14 @@ class Config:
     formats: tuple[str, ...] = ("gateway",)
     media_list_key: str = "media_devices"
     serial_number: str = ""
+    host_root: str = "/"  # where the box's / is: every box file is read under it
     serial_files: tuple[str, ...] = DEFAULT_SERIAL_FILES
     data_path: str = "/data"
-    sw_version_file: str = "/system/data/buildinfo.txt"
+    sw_version_command: str = DEFAULT_SW_VERSION_COMMAND
+    sw_version_file: str = DEFAULT_SW_VERSION_FILE
     sdk_version: str = ""
     sdk_version_file: str = ""
+    sdk_version_link: str = DEFAULT_SDK_VERSION_LINK
     interface: str = ""
     http_timeout: float = 10.0
     metrics_timeout: float = 2.0
@@ -472,11 +484,16 @@ def from_mapping(raw: dict, path: str, sources: dict[str, str] | None = None,
         formats=_formats(checker),
         media_list_key=checker.choice("media_list_key", "media_devices", LIST_KEYS),
         serial_number=checker.text("serial_number", ""),
+        host_root=checker.path_("host_root", "/"),
         serial_files=checker.path_list("serial_files", DEFAULT_SERIAL_FILES),
         data_path=checker.path_("data_path", "/data"),
-        sw_version_file=checker.path_("sw_version_file", "/system/data/buildinfo.txt"),
+        sw_version_command=checker.path_("sw_version_command", DEFAULT_SW_VERSION_COMMAND,
+                                         optional=True),
+        sw_version_file=checker.path_("sw_version_file", DEFAULT_SW_VERSION_FILE, optional=True),
         sdk_version=checker.text("sdk_version", ""),
         sdk_version_file=checker.path_("sdk_version_file", "", optional=True),
+        sdk_version_link=checker.path_("sdk_version_link", DEFAULT_SDK_VERSION_LINK,
+                                       optional=True),
         interface=_interface(checker),
         http_timeout=checker.number("http_timeout", 10, 0.1, 300, "seconds for one POST"),
         metrics_timeout=checker.number("metrics_timeout", 2, 0.01, 60,

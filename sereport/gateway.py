@@ -10,7 +10,9 @@ raises into the beat.
 
 from __future__ import annotations
 
+import json
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -22,6 +24,7 @@ from sereport.system import System
 log = logging.getLogger(__name__)
 GB = float(2**30)
 RETRY_STATIC = 30.0  # seconds before a missing version or serial file is tried again
+_PRODUCT_SN = re.compile(r'"product sn"\s*:\s*"([^"\n]*)"')
 
 
 @dataclass(frozen=True)
@@ -56,15 +59,41 @@ def _reason(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+def serial_of(text: str) -> str:
+    """The serial number a serial file holds.
+
+    The SE5/SE7 board controller's ``information`` file is JSON with a
+    ``"product sn"`` field; other files (device tree, DMI) hold the number
+    alone, NUL-terminated.
+    """
+    if text.lstrip().startswith("{"):
+        try:
+            info = json.loads(text)
+        except (ValueError, RecursionError):  # a driver's odd output: look for the line
+            found = _PRODUCT_SN.search(text)
+            return found.group(1).strip() if found else ""
+        value = info.get("product sn") if isinstance(info, dict) else None
+        return value.strip("\x00 \t\r\n") if isinstance(value, str) else ""
+    return text.strip("\x00 \t\r\n")
+
+
+def sdk_of_link(target: str) -> str:
+    """The libsophon version in the name a ``libsophon-current`` link points to."""
+    name = target.rstrip("/").rsplit("/", 1)[-1]
+    return name[len("libsophon-"):] if name.startswith("libsophon-") else name
+
+
 class Gateway:
     def __init__(self, cfg: Config, system: System | None = None) -> None:
-        self.system = system or System()
+        self.system = system or System(cfg.host_root)
         self.bounded = Bounded()
         self.trouble = _Trouble()
         self._cpu_before = (0.0, 0.0)  # first reading: average since boot
         self.reconfigure(cfg)
 
     def reconfigure(self, cfg: Config) -> None:
+        if isinstance(self.system, System) and self.system.root != cfg.host_root:
+            self.system = System(cfg.host_root)
         self.cfg = cfg
         self._static: dict[str, str] = {}  # files read once, re-read after a failure
         self._retry_at: dict[str, float] = {}  # what failed: when to try again
@@ -88,18 +117,53 @@ class Gateway:
     def _failed_static(self, what: str) -> None:
         self._retry_at[what] = time.monotonic() + RETRY_STATIC
 
-    def _file_once(self, what: str, path: str, clean: Callable[[str], str]) -> str | None:
+    def _once(self, what: str, read: Callable[[], str]) -> str | None:
+        """A reading that does not change while the box runs: read until it works once."""
         if what not in self._static:
             if not self._due(what):
                 return None
-            text = self._read(what, lambda: clean(self.system.read_text(path)), bounded=True)
+            text = self._read(what, read, bounded=True)
             if not text:
                 if text is not None:
-                    self.trouble.failed(what, f"{path} is empty")
+                    self.trouble.failed(what, "it is empty")
                 self._failed_static(what)
                 return None
             self._static[what] = text
         return self._static[what]
+
+    def _sw_version(self) -> str:
+        """The firmware's version text: ``bm_version``'s output on SophonSDK firmware,
+        else the build info file of older (BMNNSDK2) firmware, verbatim."""
+        cfg, reasons = self.cfg, []
+        if cfg.sw_version_command:
+            try:
+                text = self.system.run(cfg.sw_version_command, cfg.metrics_timeout)
+                if text.strip():
+                    return text
+                reasons.append(f"{cfg.sw_version_command} printed nothing")
+            except Exception as exc:
+                reasons.append(_reason(exc))
+        if cfg.sw_version_file:
+            try:
+                text = self.system.read_text(cfg.sw_version_file)
+                if text.strip():
+                    return text
+                reasons.append(f"{cfg.sw_version_file} is empty")
+            except Exception as exc:
+                reasons.append(_reason(exc))
+        raise OSError("; ".join(reasons) or "sw_version_command and sw_version_file are empty")
+
+    def _sdk_version(self) -> str:
+        cfg = self.cfg
+        if cfg.sdk_version:
+            return cfg.sdk_version
+        if cfg.sdk_version_file:
+            return self._once("sdk_version", lambda: self.system.read_text(
+                cfg.sdk_version_file).strip()) or ""
+        if cfg.sdk_version_link:
+            return self._once("sdk_version", lambda: sdk_of_link(
+                self.system.read_link(cfg.sdk_version_link))) or ""
+        return ""
 
     def _serial(self) -> str:
         if self.cfg.serial_number:
@@ -111,8 +175,9 @@ class Gateway:
         reasons = []
         for path in self.cfg.serial_files:
             try:
-                text = self.bounded.call(f"serial {path}", lambda p=path: self.system.read_text(p),
-                                         self.cfg.metrics_timeout).strip("\x00 \t\r\n")
+                text = serial_of(self.bounded.call(
+                    f"serial {path}", lambda p=path: self.system.read_text(p),
+                    self.cfg.metrics_timeout))
             except Exception as exc:
                 reasons.append(_reason(exc) if getattr(exc, "filename", None) else f"{path}: {_reason(exc)}")
                 continue
@@ -155,11 +220,7 @@ class Gateway:
         return round(min(100.0, max(0.0, 100.0 * busy / total)), 1)
 
     def _versions(self) -> tuple[str, str]:
-        cfg = self.cfg
-        sw = self._file_once("sw_version", cfg.sw_version_file, lambda t: t) or ""
-        sdk = cfg.sdk_version or (cfg.sdk_version_file and self._file_once(
-            "sdk_version", cfg.sdk_version_file, str.strip)) or ""
-        return sw, sdk
+        return self._once("sw_version", self._sw_version) or "", self._sdk_version()
 
     def _disk(self) -> tuple[int, int] | None:
         path = self.cfg.data_path

@@ -20,7 +20,7 @@ from sereport.gateway import Gateway
 from sereport.monitor import Monitor
 from sereport.payload import documents
 from sereport.registry import Registry
-from sereport.system import System
+from sereport.system import System, under
 
 log = logging.getLogger(__name__)
 REMIND_EVERY = 100
@@ -42,9 +42,9 @@ class _Target:
         self.sent_failed = 0
 
 
-def _boot_id() -> str:
+def _boot_id(host_root: str = "/") -> str:
     try:
-        with open(BOOT_ID_FILE, encoding="ascii") as handle:
+        with open(under(host_root, BOOT_ID_FILE), encoding="ascii") as handle:
             return handle.read().strip()
     except OSError:
         return ""
@@ -61,7 +61,7 @@ class Reporter:
         self.last_results: list[Result] = []
         self._targets: dict[tuple[str, str], _Target] = {}  # (format, redacted URL)
         self._pending: Config | None = None
-        self._boot_id = _boot_id() if "boot_id" in cfg.extensions else ""
+        self._boot_id = _boot_id(cfg.host_root) if "boot_id" in cfg.extensions else ""
 
     # --- configuration -------------------------------------------------------
 
@@ -82,7 +82,7 @@ class Reporter:
         self.sender.close()
         self.sender = Sender(cfg)
         if "boot_id" in cfg.extensions and not self._boot_id:
-            self._boot_id = _boot_id()
+            self._boot_id = _boot_id(cfg.host_root)
 
     # --- a beat ----------------------------------------------------------------
 

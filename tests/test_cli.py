@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import json
 
 from peers import HttpSink, refused_port
@@ -100,3 +102,19 @@ def test_once_exit_status_follows_delivery(write_config):
 def test_unknown_option_is_a_usage_error():
     done = run("--bogus")
     assert done.returncode == 2 and "unrecognized arguments: --bogus" in done.stderr
+
+
+def test_check_says_whether_run_would_start(write_config):
+    good = write_config(f"dev_sno: {LICENCE}\nWEB_HEART_URL: http://127.0.0.1:9/x\n")
+    done = run("--config", good, "check")
+    assert (done.returncode, done.stdout.strip()) == (0, f"{good}: ok")
+    # An unconfigured box (the packaged config): one line per problem, exit 78.
+    empty = write_config('dev_sno: ""\nWEB_HEART_URL: ""\n', name="empty.yaml")
+    done = run("--config", empty, "check")
+    assert done.returncode == 78 and done.stdout == ""
+    assert done.stderr.splitlines() == [f"sereport: {empty}: dev_sno: missing; allowed: the licence "
+                                        "code the platform issued to this box, e.g. "
+                                        "ZKZCPI000120190807142601"]
+    no_url = write_config(f"dev_sno: {LICENCE}\n", name="no-url.yaml")
+    done = run("--config", no_url, "check")
+    assert done.returncode == 78 and "WEB_HEART_URL: not set" in done.stderr

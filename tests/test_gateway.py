@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 import logging
 import threading
 import time
@@ -72,6 +74,12 @@ class FakeSystem:
             return self.files[path]
         except KeyError:
             raise FileNotFoundError(2, "No such file or directory", path) from None
+
+    def read_link(self, path):
+        return self.read_text(path)
+
+    def run(self, command, timeout):
+        return self.read_text(command)
 
 
 @pytest.fixture
