@@ -24,6 +24,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
   sip-tester openssl
   chromium systemd
+  debootstrap qemu-user-static binfmt-support systemd-container
 )
 
 missing=()
@@ -49,5 +50,18 @@ if [ ! -x "$venv/bin/python" ]; then
   "$PYTHON" -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
+
+# The system tests (tests/system): the wheels the .deb carries (fetched from PyPI into
+# packaging/cache/ once, refreshed when the dependencies change), and, as root, the minimal
+# Debian roots they install it into (debootstrap from apt's mirror, once: a few minutes).
+for arch in arm64 amd64; do
+  PYTHON="$venv/bin/python" bash packaging/build-deb.sh --arch "$arch" --fetch-only >/dev/null \
+    || echo "run-all: could not refresh packaging/cache/$arch; the tests use what it has" >&2
+done
+if [ "$(id -u)" -eq 0 ]; then
+  for arch in arm64 amd64; do
+    bash tests/system/make-root.sh "$arch" >/dev/null
+  done
+fi
 echo "run-all: testing on $("$venv/bin/python" -VV | head -n 1)" >&2
 exec "$venv/bin/python" -m pytest "$@"
