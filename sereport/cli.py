@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logs.setup(args.log_level)
     if args.command == "receive":
-        from sereport.receiver import serve
+        from sereport.receiver.server import serve
 
         return serve(args.host, args.port, args.json_log, _stop_on_signals())
     path = config.resolve_path(args.config)

@@ -20,7 +20,7 @@ import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from sereport.validate import check
+from sereport.receiver.validate import check
 
 MAX_BODY = 1024 * 1024
 STALE_AFTER = 3  # intervals
@@ -168,7 +168,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         if path == "/":
-            with open(os.path.join(os.path.dirname(__file__), "receiver.html"), "rb") as html:
+            with open(os.path.join(os.path.dirname(__file__), "page.html"), "rb") as html:
                 page = html.read()
             return self._send(200, page, "text/html; charset=utf-8")
         if path == "/boxes.json":

@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from sereport.receiver import Receiver, mask, summary
+from sereport.receiver.server import Receiver, mask, summary
 from test_validate import GATEWAY, MEDIA
 
 

@@ -4,7 +4,7 @@ import copy
 
 import pytest
 
-from sereport.validate import check
+from sereport.receiver.validate import check
 
 LICENCE = "ZKZCPI000120190807142601"
 GATEWAY = {
