@@ -10,7 +10,7 @@ from typing import Iterable, Tuple
 
 from sereport.config import Config
 from sereport.devices import Device
-from sereport.gateway import GatewayState
+from sereport.box.gateway import GatewayState
 from sereport.redact import strip_credentials
 
 DeviceStatus = Tuple[Device, str]

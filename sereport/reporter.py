@@ -16,11 +16,11 @@ from datetime import datetime, timezone
 
 from sereport.config import Config
 from sereport.delivery import Result, Sender
-from sereport.gateway import Gateway
+from sereport.box.gateway import Gateway
 from sereport.monitor import Monitor
 from sereport.payload import documents
 from sereport.registry import Registry
-from sereport.system import System, under
+from sereport.box.system import System, under
 
 log = logging.getLogger(__name__)
 REMIND_EVERY = 100

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from sereport import config
-from sereport.gateway import GatewayState
+from sereport.box.gateway import GatewayState
 from sereport.payload import documents, gateway_document, media_document
 
 LICENCE = "ZKZCPI000120190807142601"

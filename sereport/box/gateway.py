@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from sereport.bounded import Bounded
+from sereport.box.bounded import Bounded
 from sereport.config import Config
-from sereport.system import System
+from sereport.box.system import System
 
 log = logging.getLogger(__name__)
 GB = float(2**30)

@@ -7,8 +7,8 @@ import time
 import pytest
 
 from sereport import config
-from sereport.gateway import Gateway
-from sereport.system import Interface
+from sereport.box.gateway import Gateway
+from sereport.box.system import Interface
 
 GiB = 2**30
 SW = "build.date=2019年 08月 06日 星期二 17:42:49 CST\nBUILD TIME: 20190806_173257\nVERSION: V2R1C01\n"
@@ -218,7 +218,7 @@ def test_hanging_disk_is_bounded_and_not_piled_up(cfg, system, caplog):
 
 
 def test_missing_static_file_is_retried_later_not_every_beat(cfg, system, monkeypatch):
-    from sereport import gateway as gateway_module
+    from sereport.box import gateway as gateway_module
 
     del system.files["/system/data/buildinfo.txt"]
     gateway = Gateway(cfg, system)

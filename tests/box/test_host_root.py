@@ -1,5 +1,5 @@
 """The box's own files, read under host_root from fixture trees made after the
-vendor's formats (tests/fixtures/box/*: SophonSDK and BMNNSDK2 firmware)."""
+vendor's formats (tests/box/fixtures/*: SophonSDK and BMNNSDK2 firmware)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from sereport import config
-from sereport.gateway import Gateway, sdk_of_link, serial_of
-from sereport.system import MAX_TEXT, System
+from sereport.box.gateway import Gateway, sdk_of_link, serial_of
+from sereport.box.system import MAX_TEXT, System
 from procs import run
 
-BOXES = Path(__file__).parent / "fixtures" / "box"
+BOXES = Path(__file__).parent / "fixtures"
 SE7 = BOXES / "se7-sophonsdk"  # kernel 5.4: bm_version, libsophon-current, board controller JSON
 SE5 = BOXES / "se5-bmnnsdk2"  # kernel 4.9: buildinfo.txt, device-tree serial
 LICENCE = "ZKZCPI000120190807142601"

@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from sereport.system import MAX_TEXT, System
+from sereport.box.system import MAX_TEXT, System
 
 ROUTE = """Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
 eth1\t00000000\t0101A8C0\t0003\t0\t0\t200\t00000000\t0\t0\t0
