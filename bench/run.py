@@ -117,8 +117,8 @@ def fan_out(farm):
     0.2 s only (its multiple is the count of dead devices whatever the timeout, and at 1 s it
     would take 4 minutes)."""
     from sereport import config
-    from sereport.monitor import Monitor
-    from sereport.registry import Registry
+    from sereport.devices.monitor import Monitor
+    from sereport.devices.registry import Registry
 
     quarter = 25 if QUICK else 125
     urls = farm.urls(answering=quarter, refusing=quarter, hanging=quarter, silent=quarter)

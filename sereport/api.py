@@ -22,7 +22,7 @@ import yaml
 
 from sereport import atomic, config, metrics
 from sereport.httpserver import Answer, Request, Server
-from sereport.registry import Conflict, NotFound, RegistryError
+from sereport.devices.registry import Conflict, NotFound, RegistryError
 
 if TYPE_CHECKING:
     from sereport.daemon import Daemon

@@ -10,7 +10,8 @@ import signal
 import sys
 import threading
 
-from sereport import __version__, config, device_commands, logs
+from sereport import __version__, config, logs
+from sereport.devices import commands as device_commands
 
 EX_CONFIG = 78  # sysexits.h: configuration error
 log = logging.getLogger("sereport")

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from sereport.devices import Device, parse_device
+from sereport.devices.records import Device, parse_device
 from sereport.redact import redact_url
 
 DEFAULT_PATH = "/etc/sereport/sereport.yaml"

@@ -19,7 +19,7 @@ import time
 
 from sereport import __version__, config
 from sereport.beat import BeatLoop
-from sereport.monitor import describe
+from sereport.devices.monitor import describe
 from sereport.notify import Notifier
 from sereport.redact import redact_url
 from sereport.reporter import Reporter

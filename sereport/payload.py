@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Iterable, Tuple
 
 from sereport.config import Config
-from sereport.devices import Device
+from sereport.devices.records import Device
 from sereport.box.gateway import GatewayState
 from sereport.redact import strip_credentials
 

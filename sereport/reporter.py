@@ -17,9 +17,9 @@ from datetime import datetime, timezone
 from sereport.config import Config
 from sereport.delivery import Result, Sender
 from sereport.box.gateway import Gateway
-from sereport.monitor import Monitor
+from sereport.devices.monitor import Monitor
 from sereport.payload import documents
-from sereport.registry import Registry
+from sereport.devices.registry import Registry
 from sereport.box.system import System, under
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 
 from sereport import __version__
-from sereport.devices import Device
+from sereport.devices.records import Device
 from sereport.probes import engine
 from sereport.probes.engine import READ, WRITE
 

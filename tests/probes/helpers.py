@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from sereport import probes
-from sereport.devices import parse_device
+from sereport.devices.records import parse_device
 
 FAST = probes.Settings(timeout=1.0, connect_timeout=0.5)
 

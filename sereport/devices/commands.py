@@ -8,9 +8,9 @@ import sys
 import time
 
 from sereport.config import Config
-from sereport.devices import EP_TYPES, KINDS, PROBES, STATUSES
-from sereport.monitor import describe, read_status
-from sereport.registry import Registry, RegistryError
+from sereport.devices.records import EP_TYPES, KINDS, PROBES, STATUSES
+from sereport.devices.monitor import describe, read_status
+from sereport.devices.registry import Registry, RegistryError
 
 
 def add_parser(commands) -> None:

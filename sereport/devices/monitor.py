@@ -25,9 +25,9 @@ from dataclasses import dataclass, replace
 
 from sereport import atomic, probes
 from sereport.config import Config
-from sereport.devices import Device
+from sereport.devices.records import Device
 from sereport.probes.kept import Kept
-from sereport.registry import Registry
+from sereport.devices.registry import Registry
 
 log = logging.getLogger(__name__)
 STATUS_FILE = "status.json"

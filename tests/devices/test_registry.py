@@ -7,7 +7,7 @@ import os
 import pytest
 
 from sereport import config
-from sereport.registry import Registry, RegistryError
+from sereport.devices.registry import Registry, RegistryError
 
 LICENCE = "ZKZCPI000120190807142601"
 

@@ -8,8 +8,8 @@ import pytest
 
 from peers import HangingServer, refused_port
 from sereport import config, probes
-from sereport.monitor import DeviceState, Monitor, read_status, settle
-from sereport.registry import Registry
+from sereport.devices.monitor import DeviceState, Monitor, read_status, settle
+from sereport.devices.registry import Registry
 
 LICENCE = "ZKZCPI000120190807142601"
 
@@ -99,7 +99,7 @@ def test_transitions_are_logged_once(write_config, caplog):
     server = HangingServer()
     cfg = cfg_with(write_config, f"offline_after: 1\ndevices:\n  - {{url: 'rtsp://127.0.0.1:{server.port}/x', probe: tcp}}\n")
     monitor = Monitor(cfg, Registry(cfg.registry_path, cfg.devices))
-    with caplog.at_level(logging.INFO, logger="sereport.monitor"):
+    with caplog.at_level(logging.INFO, logger="sereport.devices.monitor"):
         monitor.cycle()
         monitor.cycle()
         server.close()
@@ -160,7 +160,7 @@ def test_status_file_rewritten_when_a_result_changes_else_every_status_every(
         write_config, monkeypatch):
     import os
 
-    from sereport import monitor as monitor_module
+    from sereport.devices import monitor as monitor_module
 
     monkeypatch.setattr(monitor_module, "STATUS_EVERY", 0.3)
     import socket

@@ -20,7 +20,7 @@ import threading
 from contextlib import contextmanager
 
 from sereport import atomic
-from sereport.devices import Device, new_id, parse_device
+from sereport.devices.records import Device, new_id, parse_device
 from sereport.redact import redact_url
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ import pytest
 
 import uuid
 
-from sereport.devices import infer_kind, ip_from_url, is_uuid, new_id, parse_device, stable_id
+from sereport.devices.records import infer_kind, ip_from_url, is_uuid, new_id, parse_device, stable_id
 
 
 @pytest.mark.parametrize("url, kind", [
