@@ -17,9 +17,9 @@ import socket
 import sys
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
 from sereport import __version__
-from sereport.devices.records import Device
 from sereport.probes import engine
 from sereport.probes.engine import READ, WRITE
 
@@ -31,6 +31,20 @@ REASONS = ("ok", "timeout", "refused", "auth_failed", "not_found", "error_status
            "unreachable", "reset", "bad_response", "missing_file", "not_a_file", "unreadable",
            "empty_file", "no_recent_picture", "static", "error")
 RESOLVER = engine.Workers("resolve")
+
+
+class Target(Protocol):
+    """What a probe knows of a device (a ``devices.records.Device`` is one)."""
+
+    id: str
+    url: str
+    ip: str
+    type: str
+    probe_kind: str  # which probe module
+    probe_port: int  # 0: the probe's default
+    username: str
+    password: str
+    status: str
 
 
 @dataclass(frozen=True)
@@ -207,12 +221,12 @@ def module(kind: str):
     return importlib.import_module(f"{__name__}.{kind}")
 
 
-def _static(device: Device):
+def _static(device: Target):
     return Outcome(device.status == "online", "static", "status set in the device record")
     yield  # a generator, like the probes
 
 
-def start(device: Device, settings: Settings):
+def start(device: Target, settings: Settings):
     """The probe generator for one device."""
     kind = device.probe_kind
     if kind == "none":
@@ -220,7 +234,7 @@ def start(device: Device, settings: Settings):
     return module(kind).probe(device, settings)
 
 
-def run_all(devices, settings: Settings, concurrency: int) -> list[tuple[Device, Outcome, float]]:
+def run_all(devices, settings: Settings, concurrency: int) -> list[tuple[Target, Outcome, float]]:
     """Probe every device at once, each within settings.timeout; never raises.
 
     [(device, outcome, seconds)], in the order the probes ended.
@@ -231,6 +245,6 @@ def run_all(devices, settings: Settings, concurrency: int) -> list[tuple[Device,
             for device, result, seconds in engine.run(jobs, concurrency, settings.timeout)]
 
 
-def run(device: Device, settings: Settings) -> Outcome:
+def run(device: Target, settings: Settings) -> Outcome:
     """Probe one device."""
     return run_all([device], settings, 1)[0][1]
