@@ -57,7 +57,7 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _dry_run(cfg: config.Config) -> int:
-    from sereport.reporter import Reporter
+    from sereport.report.reporter import Reporter
 
     reporter = Reporter(cfg)
     try:
@@ -70,7 +70,7 @@ def _dry_run(cfg: config.Config) -> int:
 
 
 def _once(cfg: config.Config) -> int:
-    from sereport.reporter import Reporter
+    from sereport.report.reporter import Reporter
 
     reporter = Reporter(cfg)
     try:

@@ -18,11 +18,11 @@ import threading
 import time
 
 from sereport import __version__, config
-from sereport.beat import BeatLoop
+from sereport.report.beat import BeatLoop
 from sereport.devices.monitor import describe
 from sereport.notify import Notifier
 from sereport.redact import redact_url
-from sereport.reporter import Reporter
+from sereport.report.reporter import Reporter
 
 log = logging.getLogger("sereport")
 JOIN_TIMEOUT = 0.4  # per loop thread at stop: a POST in flight is abandoned, not awaited

@@ -8,7 +8,7 @@ jitter, only while time remains; the next beat sends fresh state, never a
 replay.  A POST still stuck from an earlier beat is not joined by another to
 the same place, so threads never pile up behind a platform that hangs.
 
-HTTP is sereport.httpclient: a connection is kept alive per worker thread
+HTTP is sereport.report.httpclient: a connection is kept alive per worker thread
 and target, with a connect timeout and a read timeout.
 Reasons are written here, never copied from exception texts, which may carry
 the URL.  HTTPS verifies certificates (system CAs or ``tls_ca_file``);
@@ -31,7 +31,8 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from sereport import __version__, httpclient
+from sereport import __version__
+from sereport.report import httpclient
 from sereport.config import Config
 from sereport.redact import redact_url
 

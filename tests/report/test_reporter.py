@@ -6,8 +6,8 @@ import re
 import pytest
 
 from sereport import config
-from sereport.delivery import Result
-from sereport.reporter import REMIND_EVERY, Reporter
+from sereport.report.delivery import Result
+from sereport.report.reporter import REMIND_EVERY, Reporter
 
 LICENCE = "ZKZCPI000120190807142601"
 
@@ -55,7 +55,7 @@ def ok():
 
 def test_failures_logged_on_change_with_reminders_and_recovery(make, caplog):
     reporter = make()
-    with caplog.at_level(logging.INFO, logger="sereport.reporter"):
+    with caplog.at_level(logging.INFO, logger="sereport.report.reporter"):
         reporter._note(ok())
         for _ in range(3):
             reporter._note(fail())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from peers import LineServer
-from sereport import httpclient
+from sereport.report import httpclient
 
 
 def exchange(replies, posts=1, limit=1024):

@@ -6,7 +6,7 @@ import pytest
 
 from sereport import config
 from sereport.box.gateway import GatewayState
-from sereport.payload import documents, gateway_document, media_document
+from sereport.report.payload import documents, gateway_document, media_document
 
 LICENCE = "ZKZCPI000120190807142601"
 DEVICES = f"""

@@ -10,8 +10,8 @@ import pytest
 
 from peers import HangingServer, HttpSink, LineServer, Platform, refused_port
 from sereport.config import Config
-from sereport.delivery import Sender as RealSender
-from sereport.delivery import encode
+from sereport.report.delivery import Sender as RealSender
+from sereport.report.delivery import encode
 
 DOC = [("gateway", {"dev_sno": "X", "gateway_name": "设备"})]
 

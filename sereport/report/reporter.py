@@ -15,10 +15,10 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 from sereport.config import Config
-from sereport.delivery import Result, Sender
+from sereport.report.delivery import Result, Sender
 from sereport.box.gateway import Gateway
 from sereport.devices.monitor import Monitor
-from sereport.payload import documents
+from sereport.report.payload import documents
 from sereport.devices.registry import Registry
 from sereport.box.system import System, under
 

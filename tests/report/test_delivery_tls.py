@@ -13,7 +13,7 @@ import pytest
 
 from peers import Platform
 from sereport.config import Config
-from sereport.delivery import Sender, signature
+from sereport.report.delivery import Sender, signature
 
 DOC = [("gateway", {"dev_sno": "X"})]
 

@@ -4,7 +4,7 @@ import logging
 import threading
 import time
 
-from sereport.beat import BeatLoop
+from sereport.report.beat import BeatLoop
 
 
 class FakeTime:
