@@ -84,7 +84,7 @@ def _once(cfg: config.Config) -> int:
 
 
 def _run(cfg: config.Config) -> int:
-    from sereport.daemon import Daemon
+    from sereport.service.daemon import Daemon
 
     daemon = Daemon(cfg)
     daemon.install_signals()

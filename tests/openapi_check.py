@@ -1,4 +1,4 @@
-"""Checking the local API's answers against sereport/openapi.yaml (the subset of
+"""Checking the local API's answers against sereport/service/openapi.yaml (the subset of
 JSON Schema the document uses: type, required, properties, additionalProperties,
 items, enum, nullable, minProperties, $ref)."""
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-SPEC = yaml.safe_load((Path(__file__).parent.parent / "sereport" / "openapi.yaml").read_text())
+SPEC = yaml.safe_load((Path(__file__).parent.parent / "sereport" / "service" / "openapi.yaml").read_text())
 TYPES = {"object": dict, "array": list, "string": str, "integer": int, "number": (int, float),
          "boolean": bool}
 

@@ -186,7 +186,7 @@ def test_no_offline_beat_when_switched_off(write_config, daemon, platform):
 
 def test_changed_keys_show_settings_and_hide_secrets(write_config):
     from sereport import config as config_module
-    from sereport.daemon import changed_keys
+    from sereport.service.daemon import changed_keys
 
     old = config_module.load(write_config(f"dev_sno: {LICENCE}\nWEB_HEART_TIME: 2\n"))
     new = config_module.load(write_config("dev_sno: OTHERLICENCE99\nWEB_HEART_TIME: 5\n"

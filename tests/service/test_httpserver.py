@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from sereport.httpserver import Answer, Server, http_date
+from sereport.service.httpserver import Answer, Server, http_date
 
 
 @pytest.fixture(scope="module")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING
 
 from sereport import __version__
 
 if TYPE_CHECKING:
-    from sereport.daemon import Daemon
+    from sereport.service.view import View
 
 
 def _label(value: str) -> str:
@@ -32,12 +31,12 @@ class _Family:
                         else f"{self.name}{_labels(**labels)} {value}")
 
 
-def exposition(daemon: Daemon) -> str:
-    reporter = daemon.reporter
+def exposition(view: View) -> str:
+    reporter = view.reporter
     out: list[str] = []
     _Family(out, "sereport_info", "gauge", "sereport's version.").add(1, version=__version__)
     _Family(out, "sereport_uptime_seconds", "gauge", "Seconds since sereport started.").add(
-        round(time.monotonic() - daemon.started, 3))
+        view.uptime())
     _Family(out, "sereport_beats_total", "counter", "Beats since start.").add(reporter.beats)
     sent = _Family(out, "sereport_reports_total", "counter",
                    "Reports POSTed per target and format, by result.")

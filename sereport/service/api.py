@@ -15,17 +15,16 @@ import json
 import logging
 import os
 import re
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 from urllib.parse import unquote
 
 import yaml
 
-from sereport import atomic, config, metrics
-from sereport.httpserver import Answer, Request, Server
+from sereport import atomic, config
+from sereport.service import metrics
+from sereport.service.httpserver import Answer, Request, Server
+from sereport.service.view import View
 from sereport.devices.registry import Conflict, NotFound, RegistryError
-
-if TYPE_CHECKING:
-    from sereport.daemon import Daemon
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
@@ -38,7 +37,7 @@ class ApiError(Exception):
         self.status, self.extra = status, extra
 
 
-# --- the handlers: (daemon, body or None, path parameter) -> (status, JSON body) -------
+# --- the handlers: (view, body or None, path parameter) -> (status, JSON body) -------
 
 def _config_names() -> list[str]:
     return ["WEB_HEART_URL", "WEB_HEART_TIME"] + [
@@ -64,8 +63,8 @@ def effective(cfg: config.Config) -> dict:
     return values
 
 
-def get_configs(daemon: Daemon, body, _param) -> tuple[int, object]:
-    values = effective(daemon.cfg)
+def get_configs(view: View, body, _param) -> tuple[int, object]:
+    values = effective(view.cfg)
     if body is None or body == {}:
         return 200, values
     if not isinstance(body, dict) or set(body) - {"config_name"}:
@@ -79,15 +78,15 @@ def get_configs(daemon: Daemon, body, _param) -> tuple[int, object]:
     return 200, {name: values[name]}
 
 
-def set_configs(daemon: Daemon, body, _param) -> tuple[int, object]:
+def set_configs(view: View, body, _param) -> tuple[int, object]:
     if not isinstance(body, dict) or set(body) != {"config_dict"}:
         raise ApiError(400, 'the body must be {"config_dict": {KEY: VALUE, ...}}')
     changes = body["config_dict"]
     if not isinstance(changes, dict) or not changes:
         raise ApiError(400, "config_dict must be an object with at least one key")
-    with daemon.config_lock:
-        path = daemon.cfg.path
-        over_path = daemon.cfg.overrides_path
+    with view.config_lock:
+        path = view.cfg.path
+        over_path = view.cfg.overrides_path
         errors = {key: "cannot be set through the API; set it in the config file"
                   for key in changes if key in config.NOT_SETTABLE}
         if not errors:
@@ -105,7 +104,7 @@ def set_configs(daemon: Daemon, body, _param) -> tuple[int, object]:
         if errors:
             raise ApiError(400, f"nothing changed: {len(errors)} bad key(s)", errors=errors)
         _write_overrides(over_path, proposed)
-    daemon.request_reload("API")
+    view.request_reload("API")
     return 200, {"result": "ok", "changed": sorted(changes)}
 
 
@@ -133,37 +132,37 @@ def _write_overrides(path: str, overrides: dict) -> None:
     atomic.write(path, text.encode("utf-8"))
 
 
-def list_devices(daemon: Daemon, _body, _param) -> tuple[int, object]:
-    return 200, [daemon.device_record(d) for d in daemon.reporter.registry.load()]
+def list_devices(view: View, _body, _param) -> tuple[int, object]:
+    return 200, [view.device_record(d) for d in view.registry.load()]
 
 
-def add_device(daemon: Daemon, body, _param) -> tuple[int, object]:
+def add_device(view: View, body, _param) -> tuple[int, object]:
     if not isinstance(body, dict):
         raise ApiError(400, "the body must be a JSON object of device fields")
-    device = daemon.reporter.registry.add(body)
-    return 201, daemon.device_record(device)
+    device = view.registry.add(body)
+    return 201, view.device_record(device)
 
 
-def show_device(daemon: Daemon, _body, key) -> tuple[int, object]:
-    return 200, daemon.device_record(daemon.reporter.registry.find(key))
+def show_device(view: View, _body, key) -> tuple[int, object]:
+    return 200, view.device_record(view.registry.find(key))
 
 
-def remove_device(daemon: Daemon, _body, key) -> tuple[int, object]:
-    device = daemon.reporter.registry.remove(key)
+def remove_device(view: View, _body, key) -> tuple[int, object]:
+    device = view.registry.remove(key)
     return 200, {"result": "ok", "removed": device.id}
 
 
-def status(daemon: Daemon, _body, _param) -> tuple[int, object]:
-    return 200, daemon.status()
+def status(view: View, _body, _param) -> tuple[int, object]:
+    return 200, view.status()
 
 
-def openapi(_daemon, _body, _param) -> tuple[int, object]:
+def openapi(_view, _body, _param) -> tuple[int, object]:
     with open(os.path.join(os.path.dirname(__file__), "openapi.yaml"), encoding="utf-8") as spec:
         return 200, spec.read()
 
 
-def prometheus(daemon: Daemon, _body, _param) -> tuple[int, object]:
-    return 200, metrics.exposition(daemon)
+def prometheus(view: View, _body, _param) -> tuple[int, object]:
+    return 200, metrics.exposition(view)
 
 
 # (method, path pattern) -> handler; a pattern's group is the handler's parameter.
@@ -230,8 +229,8 @@ def _body(request: Request):
         raise ApiError(400, f"body is not JSON: {exc}") from None
 
 
-def _authorized(daemon: Daemon, request: Request) -> bool:
-    token = daemon.cfg.api_token
+def _authorized(view: View, request: Request) -> bool:
+    token = view.cfg.api_token
     if not token:
         return True
     given = request.headers.get("authorization", "")
@@ -239,15 +238,15 @@ def _authorized(daemon: Daemon, request: Request) -> bool:
         given[7:].encode("utf-8"), token.encode("utf-8"))
 
 
-def serve(daemon: Daemon, request: Request) -> Answer:
+def serve(view: View, request: Request) -> Answer:
     """One API request: route, authorize, read the body, answer."""
     path = request.path
     try:
-        if not _authorized(daemon, request):
+        if not _authorized(view, request):
             raise ApiError(401, "missing or wrong token; send Authorization: Bearer TOKEN",
                            authenticate="Bearer")
         handler, param = route(request.method, path)
-        status_code, answer = handler(daemon, _body(request), param)
+        status_code, answer = handler(view, _body(request), param)
     except ApiError as exc:
         headers = {}
         if "allow" in exc.extra:
@@ -279,10 +278,10 @@ class ApiServer(Server):
     name = "sereport-api"
     error_type = "application/json; charset=utf-8"
 
-    def __init__(self, daemon: Daemon):
-        self.daemon = daemon
-        cfg = daemon.cfg
-        super().__init__((cfg.api_host, cfg.api_port), lambda request: serve(daemon, request))
+    def __init__(self, view: View):
+        self.view = view
+        cfg = view.cfg
+        super().__init__((cfg.api_host, cfg.api_port), lambda request: serve(view, request))
 
     def error_body(self, message: str) -> bytes:
         return json.dumps({"result": "error", "error": message}).encode("utf-8")

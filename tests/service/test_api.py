@@ -11,8 +11,9 @@ import requests
 from openapi_check import check_response, operations
 from peers import Platform, refused_port
 from procs import Logged, run, wait_for
-from sereport import api, config
-from sereport.daemon import Daemon
+from sereport import config
+from sereport.service import api
+from sereport.service.daemon import Daemon
 
 LICENCE = "ZKZCPI000120190807142601"
 HAND_WRITTEN = """# The operator's own words: they must survive every API change.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from peers import need
 
-UNIT = Path(__file__).parent.parent / "systemd" / "sereport.service"
+UNIT = Path(__file__).parent.parent.parent / "systemd" / "sereport.service"
 
 
 def fake_root(tmp_path):

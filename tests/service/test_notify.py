@@ -11,7 +11,7 @@ import pytest
 
 from peers import Platform
 from procs import wait_for
-from sereport.notify import Notifier
+from sereport.service.notify import Notifier
 
 LICENCE = "ZKZCPI000120190807142601"
 

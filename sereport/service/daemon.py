@@ -19,10 +19,10 @@ import time
 
 from sereport import __version__, config
 from sereport.report.beat import BeatLoop
-from sereport.devices.monitor import describe
-from sereport.notify import Notifier
+from sereport.service.notify import Notifier
 from sereport.redact import redact_url
 from sereport.report.reporter import Reporter
+from sereport.service.view import View
 
 log = logging.getLogger("sereport")
 JOIN_TIMEOUT = 0.4  # per loop thread at stop: a POST in flight is abandoned, not awaited
@@ -69,9 +69,7 @@ class Daemon:
         self.reporter = Reporter(cfg)
         self.stop = threading.Event()
         self.wake = threading.Event()
-        self.config_lock = threading.Lock()  # one config change at a time (API)
-        self.started = time.monotonic()
-        self.started_at = time.time()
+        self.view = View(self.reporter, lambda: self.cfg, self.request_reload)
         self.api = None  # the ApiServer, when api_enabled
         self._reload_asked = ""
         self._signature = _signature(cfg)
@@ -161,10 +159,10 @@ class Daemon:
         cfg = self.cfg
         if not cfg.api_enabled:
             return
-        from sereport.api import ApiServer
+        from sereport.service.api import ApiServer
 
         try:
-            self.api = ApiServer(self)
+            self.api = ApiServer(self.view)
         except OSError as exc:
             log.error("local API not started: cannot listen on %s:%d: %s (heartbeats go on)",
                       cfg.api_host, cfg.api_port, exc.strerror or exc)
@@ -236,25 +234,3 @@ class Daemon:
             self._offset_probing(time.monotonic() if beat_restarted else self.beating.origin)
         self.notifier.ready()
         return True
-
-    # --- for the API -----------------------------------------------------------
-
-    def device_record(self, device) -> dict:
-        return describe(device, self.reporter.registry, self.reporter.monitor.states().get(device.id))
-
-    def status(self) -> dict:
-        reporter, monitor = self.reporter, self.reporter.monitor
-        states = monitor.states()
-        return {
-            "version": __version__,
-            "started_at": self.started_at,
-            "uptime_seconds": round(time.monotonic() - self.started, 3),
-            "interval": self.cfg.interval,
-            "beats": reporter.beats,
-            "targets": [{k: v for k, v in t.items() if k not in ("sent_ok", "sent_failed")}
-                        for t in reporter.targets()],
-            "probe_cycles": monitor.cycles,
-            "last_probe_cycle_seconds": round(monitor.last_cycle_seconds, 3),
-            "devices_online": sum(s.status == "online" for s in states.values()),
-            "devices": [self.device_record(d) for d in reporter.registry.devices()],
-        }
