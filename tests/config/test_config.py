@@ -217,7 +217,7 @@ def test_resolve_path(monkeypatch):
 
 def test_sample_config_is_valid():
     from pathlib import Path
-    sample = Path(__file__).parent.parent / "etc/sereport/sereport.yaml"
+    sample = Path(__file__).parent.parent.parent / "etc/sereport/sereport.yaml"
     cfg = config.load(str(sample))
     assert cfg.urls == ("http://127.0.0.1:9528/DeviceStatus",)
 

@@ -1,238 +1,23 @@
-"""Configuration: one YAML file, validated whole before anything uses it.
+"""The value checks: a parsed mapping in, a Config or every problem out.
 
-Every problem is reported at once, each on one line naming the file, the
-key, the bad value and what is allowed.  The vendor's key names are taken
-as they are; the later firmware's names are aliases.
+Each problem is one line naming the file its value came from, the key, the
+bad value and what is allowed.  Nothing here reads a file but the TLS files
+it must check are readable.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import math
-import os
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from urllib.parse import urlsplit
 
-import yaml
-
+from sereport.config.model import (ALIASES, EXTENSIONS, FORMATS, LIST_KEYS, _TOKEN,
+                                   DEFAULT_SDK_VERSION_LINK, DEFAULT_SERIAL_FILES,
+                                   DEFAULT_SW_VERSION_COMMAND, DEFAULT_SW_VERSION_FILE,
+                                   Config, ConfigError)
 from sereport.devices.records import Device, parse_device
 from sereport.redact import redact_url
-
-DEFAULT_PATH = "/etc/sereport/sereport.yaml"
-OVERRIDES_FILE = "overrides.yaml"  # in state_dir: what the local API set
-# Keys the local API may not set: devices (their own endpoints), the API's own
-# binding and token, and every key that names a file, a directory or a program
-# of the box (through the API they would read or run anything as the daemon).
-NOT_SETTABLE = ("devices", "api_enabled", "api_host", "api_port", "api_token",
-                "host_root", "state_dir", "runtime_dir", "data_path", "serial_files",
-                "sw_version_file", "sw_version_command", "sdk_version_file", "sdk_version_link",
-                "photo_seen_dir", "tls_ca_file", "tls_client_cert", "tls_client_key")
-FORMATS = ("gateway", "media")
-EXTENSIONS = ("beat_seq", "boot_id", "sent_at")
-_TOKEN = set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-LIST_KEYS = ("media_devices", "sub_devices")
-# vendor name -> later firmware alias
-ALIASES = {
-    "WEB_HEART_URL": "MEDIA_DEVICE_MONITOR_URL",
-    "WEB_HEART_TIME": "MEDIA_DEVICE_MONITOR_REPORT_PEROID",
-}
-CANONICAL = {alias: name for name, alias in ALIASES.items()}
-
-
-def canonical(key: str) -> str:
-    """The vendor's name for a key given under the later firmware's alias."""
-    return CANONICAL.get(key, key)
-
-
-DEFAULT_SERIAL_FILES = (
-    "/sys/bus/i2c/devices/1-0017/information",  # SE5/SE7: JSON with "product sn"
-    "/proc/device-tree/serial-number",
-    "/sys/class/dmi/id/product_serial",
-)
-
-DEFAULT_SW_VERSION_COMMAND = "/usr/sbin/bm_version"  # SophonSDK firmware (kernel 5.4)
-DEFAULT_SW_VERSION_FILE = "/system/data/buildinfo.txt"  # BMNNSDK2 firmware (kernel 4.9)
-DEFAULT_SDK_VERSION_LINK = "/opt/sophon/libsophon-current"  # -> libsophon-0.5.1
-
-
-@dataclass(frozen=True)
-class Config:
-    path: str
-    dev_sno: str
-    urls: tuple[str, ...] = ()
-    interval: float = 5.0
-    formats: tuple[str, ...] = ("gateway",)
-    media_list_key: str = "media_devices"
-    serial_number: str = ""
-    host_root: str = "/"  # where the box's / is: every box file is read under it
-    serial_files: tuple[str, ...] = DEFAULT_SERIAL_FILES
-    data_path: str = "/data"
-    sw_version_command: str = DEFAULT_SW_VERSION_COMMAND
-    sw_version_file: str = DEFAULT_SW_VERSION_FILE
-    sdk_version: str = ""
-    sdk_version_file: str = ""
-    sdk_version_link: str = DEFAULT_SDK_VERSION_LINK
-    interface: str = ""
-    http_timeout: float = 10.0
-    metrics_timeout: float = 2.0
-    send_url_credentials: bool = False
-    state_dir: str = "/var/lib/sereport"
-    runtime_dir: str = "/run/sereport"
-    probe_interval: float = 0.0  # 0 = every beat interval
-    probe_timeout: float = 3.0
-    probe_connect_timeout: float = 2.0
-    probe_concurrency: int = 512
-    probe_keep_connections: bool = True
-    offline_after: int = 2
-    online_after: int = 1
-    photo_port: int = 80
-    photo_seen_dir: str = ""  # '' = <runtime_dir>/photo-seen
-    photo_fresh: float = 60.0
-    tls_ca_file: str = ""  # '' = the system's CAs
-    tls_client_cert: str = ""
-    tls_client_key: str = ""
-    http_headers: tuple[tuple[str, str], ...] = ()
-    hmac_secret: str = field(default="", repr=False)
-    hmac_header: str = "X-Sereport-Signature"
-    extensions: tuple[str, ...] = ()
-    offline_beat_on_stop: bool = True
-    api_enabled: bool = True
-    api_host: str = "127.0.0.1"
-    api_port: int = 5556
-    api_token: str = field(default="", repr=False)
-    overridden: tuple[str, ...] = ()  # keys set through the API (overrides.yaml)
-    devices: tuple[Device, ...] = field(default=())
-
-    @property
-    def overrides_path(self) -> str:
-        return os.path.join(self.state_dir, OVERRIDES_FILE)
-
-    @property
-    def probe_every(self) -> float:
-        return self.probe_interval or self.interval
-
-    @property
-    def registry_path(self) -> str:
-        return os.path.join(self.state_dir, "devices.json")
-
-    @property
-    def photo_dir(self) -> str:
-        return self.photo_seen_dir or os.path.join(self.runtime_dir, "photo-seen")
-
-    @property
-    def timeouts(self) -> tuple[float, float]:
-        """(connect, read) for one POST: together below the beat interval."""
-        budget = min(self.http_timeout, 0.8 * self.interval)
-        connect = min(3.0, budget / 2)
-        return connect, budget - connect
-
-
-class ConfigError(Exception):
-    """A config that cannot be used; ``problems`` holds one line each."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a mapping with the same key twice."""
-
-
-def _construct_mapping(loader, node, deep=False):
-    seen = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            mark = key_node.start_mark
-            raise yaml.MarkedYAMLError(
-                problem=f"key {key!r} given twice", problem_mark=mark)
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_UniqueKeyLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
-def parse_yaml(text: str, path: str) -> dict:
-    """The YAML text as a mapping, or ConfigError with the line at fault."""
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
-        raise ConfigError([f"{where}: not valid YAML: {exc.problem}"]) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{path}: not valid YAML: {exc}"]) from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError([f"{path}: the file holds a {type(data).__name__}; "
-                           "allowed: a mapping of keys to values"])
-    return data
-
-
-def _read_text(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
-
-
-def read_overrides(path: str) -> dict:
-    """The keys the local API set, {} when there are none."""
-    if not os.path.exists(path):
-        return {}
-    return parse_yaml(_read_text(path), path)
-
-
-def _fold(raw: dict) -> dict:
-    """The vendor's key names for the later firmware's aliases (for merging)."""
-    folded = dict(raw)
-    for name, alias in ALIASES.items():
-        if alias in folded and name not in folded:
-            folded[name] = folded.pop(alias)
-    return folded
-
-
-def merge(raw: dict, overrides: dict) -> dict:
-    """The file's keys with the overrides on top (an alias counts as its key)."""
-    overrides = _fold(overrides)
-    merged = dict(raw)
-    for key in overrides:
-        merged.pop(key, None)
-        merged.pop(ALIASES.get(key, ""), None)
-    merged.update(overrides)
-    return merged
-
-
-def state_dir_of(raw: dict) -> str:
-    value = raw.get("state_dir")
-    return value if isinstance(value, str) and value.startswith("/") else "/var/lib/sereport"
-
-
-def load(path: str = DEFAULT_PATH, overrides: dict | None = None) -> Config:
-    """Read and validate the config file with the API's overrides on top.
-
-    ``overrides`` replaces what overrides.yaml holds (the API checks a change
-    this way before writing it).  ConfigError says all that is wrong, each
-    problem naming the file its value came from.
-    """
-    raw = parse_yaml(_read_text(path), path)
-    over_path = os.path.join(state_dir_of(raw), OVERRIDES_FILE)
-    if overrides is None:
-        overrides = read_overrides(over_path)
-    problems = [f"{over_path}: {key}: cannot be set through the API; allowed: set it in {path}"
-                for key in overrides if key in NOT_SETTABLE]
-    if problems:
-        raise ConfigError(problems)
-    sources = {key: over_path for key in _fold(overrides)}
-    return from_mapping(merge(raw, overrides), path, sources=sources,
-                        overridden=tuple(_fold(overrides)))
 
 
 class _Checker:
@@ -562,15 +347,3 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def require_targets(cfg: Config) -> None:
-    """Sending needs somewhere to send to."""
-    if not cfg.urls:
-        raise ConfigError([f"{cfg.path}: WEB_HEART_URL: not set; allowed: the platform's "
-                           "URL, e.g. http://192.168.1.19:9528/DeviceStatus"])
-
-
-def resolve_path(given: str | None) -> str:
-    """--config, else $SEREPORT_CONFIG, else the default path."""
-    return given or os.environ.get("SEREPORT_CONFIG") or DEFAULT_PATH

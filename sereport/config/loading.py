@@ -1,0 +1,124 @@
+"""Loading: the YAML file (keys unique), the API's overrides file on top,
+and where the config file is.  The values are checked by ``checks``."""
+
+from __future__ import annotations
+
+import os
+
+import yaml
+
+from sereport.config.checks import from_mapping
+from sereport.config.model import (ALIASES, DEFAULT_PATH, NOT_SETTABLE, OVERRIDES_FILE, Config,
+                                   ConfigError)
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping with the same key twice."""
+
+
+def _construct_mapping(loader, node, deep=False):
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            mark = key_node.start_mark
+            raise yaml.MarkedYAMLError(
+                problem=f"key {key!r} given twice", problem_mark=mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def parse_yaml(text: str, path: str) -> dict:
+    """The YAML text as a mapping, or ConfigError with the line at fault."""
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
+        raise ConfigError([f"{where}: not valid YAML: {exc.problem}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: not valid YAML: {exc}"]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError([f"{path}: the file holds a {type(data).__name__}; "
+                           "allowed: a mapping of keys to values"])
+    return data
+
+
+def _read_text(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
+
+
+def read_overrides(path: str) -> dict:
+    """The keys the local API set, {} when there are none."""
+    if not os.path.exists(path):
+        return {}
+    return parse_yaml(_read_text(path), path)
+
+
+def _fold(raw: dict) -> dict:
+    """The vendor's key names for the later firmware's aliases (for merging)."""
+    folded = dict(raw)
+    for name, alias in ALIASES.items():
+        if alias in folded and name not in folded:
+            folded[name] = folded.pop(alias)
+    return folded
+
+
+def merge(raw: dict, overrides: dict) -> dict:
+    """The file's keys with the overrides on top (an alias counts as its key)."""
+    overrides = _fold(overrides)
+    merged = dict(raw)
+    for key in overrides:
+        merged.pop(key, None)
+        merged.pop(ALIASES.get(key, ""), None)
+    merged.update(overrides)
+    return merged
+
+
+def state_dir_of(raw: dict) -> str:
+    value = raw.get("state_dir")
+    return value if isinstance(value, str) and value.startswith("/") else "/var/lib/sereport"
+
+
+def load(path: str = DEFAULT_PATH, overrides: dict | None = None) -> Config:
+    """Read and validate the config file with the API's overrides on top.
+
+    ``overrides`` replaces what overrides.yaml holds (the API checks a change
+    this way before writing it).  ConfigError says all that is wrong, each
+    problem naming the file its value came from.
+    """
+    raw = parse_yaml(_read_text(path), path)
+    over_path = os.path.join(state_dir_of(raw), OVERRIDES_FILE)
+    if overrides is None:
+        overrides = read_overrides(over_path)
+    problems = [f"{over_path}: {key}: cannot be set through the API; allowed: set it in {path}"
+                for key in overrides if key in NOT_SETTABLE]
+    if problems:
+        raise ConfigError(problems)
+    sources = {key: over_path for key in _fold(overrides)}
+    return from_mapping(merge(raw, overrides), path, sources=sources,
+                        overridden=tuple(_fold(overrides)))
+
+
+def require_targets(cfg: Config) -> None:
+    """Sending needs somewhere to send to."""
+    if not cfg.urls:
+        raise ConfigError([f"{cfg.path}: WEB_HEART_URL: not set; allowed: the platform's "
+                           "URL, e.g. http://192.168.1.19:9528/DeviceStatus"])
+
+
+def resolve_path(given: str | None) -> str:
+    """--config, else $SEREPORT_CONFIG, else the default path."""
+    return given or os.environ.get("SEREPORT_CONFIG") or DEFAULT_PATH
