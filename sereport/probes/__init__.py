@@ -21,11 +21,11 @@ from typing import Protocol
 
 from sereport import __version__
 from sereport.probes import engine
-from sereport.probes.engine import READ, WRITE
+from sereport.probes.engine import WRITE
+from sereport.probes.stream import ProbeError, Stream
 
 USER_AGENT = f"sereport/{__version__}"
 MAX_HEAD = 64 * 1024
-RECV = 64 * 1024
 # Reasons a probe gives, for logs, the status file and the local API.
 REASONS = ("ok", "timeout", "refused", "auth_failed", "not_found", "error_status", "tls_error",
            "unreachable", "reset", "bad_response", "missing_file", "not_a_file", "unreadable",
@@ -64,14 +64,6 @@ class Outcome:
     detail: str = ""  # for people: "RTSP 401", "no connection within 2s"
 
 
-class ProbeError(Exception):
-    """A failure a probe module names itself: (reason, detail)."""
-
-    def __init__(self, reason: str, detail: str = ""):
-        super().__init__(reason, detail)
-        self.reason, self.detail = reason, detail
-
-
 def address(host: str, port: int, until: float):
     """(family, sockaddr) of host: an IP at once, a name looked up in a worker thread."""
     for family in (socket.AF_INET, socket.AF_INET6):
@@ -85,36 +77,6 @@ def address(host: str, port: int, until: float):
     if not found:
         raise socket.gaierror(socket.EAI_NONAME, "no address")
     return found[0][0], found[0][4]
-
-
-class Stream:
-    """A connected non-blocking socket with a read buffer."""
-
-    def __init__(self, sock: socket.socket):
-        self.sock = sock
-        self.buffer = bytearray()
-        self.until: float | None = None  # a read deadline of its own, for a kept connection
-
-    def write(self, data: bytes):
-        view = memoryview(data)
-        while view:
-            try:
-                view = view[self.sock.send(view):]
-            except BlockingIOError:
-                yield self.sock, WRITE, None
-
-    def recv(self):
-        """The next bytes that come, b"" at the end."""
-        while True:
-            if not (yield self.sock, READ, self.until):
-                raise ProbeError("timeout", "no answer on the kept connection")
-            try:
-                return self.sock.recv(RECV)
-            except BlockingIOError:
-                continue
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def connect(host: str, port: int, settings: Settings, tls=None):

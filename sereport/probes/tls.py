@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ssl
 
-from sereport.probes import RECV, ProbeError, Stream
+from sereport.probes.stream import RECV, ProbeError, Stream
 from sereport.probes.engine import READ, WRITE
 
 _context: ssl.SSLContext | None = None
