@@ -19,6 +19,8 @@ from sereport.config.model import (ALIASES, EXTENSIONS, FORMATS, LIST_KEYS, _TOK
 from sereport.devices.records import Device, parse_device
 from sereport.redact import redact_url
 
+MAX_MESSAGE = 300  # characters of a problem's text before its 'allowed:' part
+
 
 class _Checker:
     """Pulls typed values out of the raw mapping, collecting problems."""
@@ -31,6 +33,13 @@ class _Checker:
 
     def bad(self, key: str, message: str) -> None:
         root = key.split(".")[0].split("[")[0]
+        if len(key) > 80:
+            key = key[:77] + "..."
+        if len(message) > MAX_MESSAGE:  # a huge value must not make a huge log line
+            head, sep, allowed = message.rpartition("; allowed: ")
+            if not sep:
+                head, allowed = message, ""
+            message = head[:MAX_MESSAGE] + "..." + (sep + allowed[:MAX_MESSAGE] if sep else "")
         self.problems.append(f"{self.sources.get(root, self.path)}: {key}: {message}")
 
     def number(self, key: str, default: float, low: float, high: float, what: str) -> float:

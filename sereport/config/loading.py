@@ -7,6 +7,7 @@ import os
 
 import yaml
 
+from sereport import limits
 from sereport.config.checks import from_mapping
 from sereport.config.model import (ALIASES, DEFAULT_PATH, NOT_SETTABLE, OVERRIDES_FILE, Config,
                                    ConfigError)
@@ -33,9 +34,17 @@ _UniqueKeyLoader.add_constructor(
 
 
 def parse_yaml(text: str, path: str) -> dict:
-    """The YAML text as a mapping, or ConfigError with the line at fault."""
+    """The YAML text as a mapping, or ConfigError with the line at fault.
+
+    Bounded (sereport.limits): nesting depth and alias expansion are checked
+    before anything is built, so a hostile file costs milliseconds, not the box.
+    """
     try:
+        limits.check_yaml(text, _UniqueKeyLoader)
         data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except ValueError as exc:  # a bound
+        raise ConfigError([f"{path}: refused: {exc}; allowed: a config nested at most "
+                           f"{limits.MAX_DEPTH} levels, without alias bombs"]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
@@ -52,12 +61,14 @@ def parse_yaml(text: str, path: str) -> dict:
 
 def _read_text(path: str) -> str:
     try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
+        return limits.read_bytes(path, limits.MAX_CONFIG_BYTES).decode("utf-8")
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror or exc}"]) from None
     except UnicodeDecodeError as exc:
         raise ConfigError([f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})"]) from None
+    except ValueError as exc:
+        raise ConfigError([f"{path}: refused: {exc}; allowed: a config file of at most "
+                           f"{limits.MAX_CONFIG_BYTES // (1024 * 1024)} MiB"]) from None
 
 
 def read_overrides(path: str) -> dict:

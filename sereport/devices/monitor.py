@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, replace
 
-from sereport import atomic, probes
+from sereport import atomic, limits, probes
 from sereport.config import Config
 from sereport.devices.records import Device
 from sereport.probes.kept import Kept
@@ -198,9 +198,11 @@ class Monitor:
 def read_status(cfg: Config) -> dict[str, DeviceState]:
     """The states a running daemon last wrote, {} when there are none."""
     try:
-        with open(os.path.join(cfg.runtime_dir, STATUS_FILE), encoding="utf-8") as handle:
-            data = json.load(handle)
+        data = limits.loads_json(limits.read_bytes(os.path.join(cfg.runtime_dir, STATUS_FILE),
+                                                   limits.MAX_STATE_BYTES))
     except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
         return {}
     fields = set(DeviceState.__dataclass_fields__)
     return {key: replace(DeviceState(), **{k: v for k, v in value.items() if k in fields})

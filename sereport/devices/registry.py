@@ -19,7 +19,7 @@ import os
 import threading
 from contextlib import contextmanager
 
-from sereport import atomic
+from sereport import atomic, limits
 from sereport.devices.records import Device, new_id, parse_device
 from sereport.redact import redact_url
 
@@ -37,6 +37,10 @@ class Conflict(RegistryError):
 
 class NotFound(RegistryError):
     """No device has that id or URL."""
+
+
+class StorageError(RegistryError):
+    """The registry could not be written (a full disk, a read-only file system)."""
 
 
 def _signature(path: str):
@@ -62,8 +66,7 @@ class Registry:
     def _read(self) -> tuple[Device, ...]:
         """The stored devices, validated; RegistryError names what is wrong."""
         try:
-            with open(self.path, encoding="utf-8") as handle:
-                data = json.load(handle)
+            data = limits.loads_json(limits.read_bytes(self.path, limits.MAX_STATE_BYTES))
         except FileNotFoundError:
             return ()
         except OSError as exc:
@@ -153,7 +156,11 @@ class Registry:
     def _write(self, stored: list[Device]) -> None:
         data = {"version": FORMAT_VERSION, "devices": [d.to_dict() for d in stored]}
         text = json.dumps(data, ensure_ascii=False, indent=1) + "\n"
-        atomic.write(self.path, text.encode("utf-8"))
+        try:
+            atomic.write(self.path, text.encode("utf-8"))
+        except OSError as exc:  # the old file stays whole: nothing changed
+            raise StorageError(f"{self.path}: cannot write: {exc.strerror or exc}; "
+                               "nothing changed") from None
 
     def add(self, raw: dict) -> Device:
         """Validate and store a new device; RegistryError names any conflict."""

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from sereport import config
@@ -342,3 +344,48 @@ def test_api_off_loopback_needs_a_token(write_config, lines, ok):
         config.load(write_config(text))
     else:
         assert "is not a loopback address and api_token is empty" in problems(write_config, text)[0]
+
+
+# --- bounds (sereport.limits) ------------------------------------------------------------
+
+@pytest.mark.parametrize("text, message", [
+    ("serial_files: " + "[" * 3000 + "]" * 3000 + "\n", "nested deeper than 32 levels"),
+    ("extensions: " + "[" * 40 + "]" * 40 + "\n", "nested deeper than 32 levels"),
+])
+def test_deep_config_is_one_line(write_config, text, message):
+    path = write_config("dev_sno: X\n" + text)
+    with pytest.raises(config.ConfigError) as caught:
+        config.load(path)
+    assert len(caught.value.problems) == 1 and message in caught.value.problems[0]
+    assert caught.value.problems[0].startswith(f"{path}: refused: line 2: ")
+
+
+def test_alias_bomb_config_is_refused_quickly(write_config):
+    bomb = 'x: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]\n'
+    for level, previous in zip("bcdefghi", "abcdefgh"):
+        bomb += f"{level}: &{level} [" + ", ".join([f"*{previous}"] * 9) + "]\n"
+    path = write_config(bomb + "dev_sno: X\n")
+    started = time.monotonic()
+    with pytest.raises(config.ConfigError) as caught:
+        config.load(path)
+    assert time.monotonic() - started < 1.0
+    assert caught.value.problems == [
+        f"{path}: refused: expands to more than 100000 values (aliases repeated into a bomb?); "
+        "allowed: a config nested at most 32 levels, without alias bombs"]
+
+
+def test_huge_config_is_refused_unread(write_config):
+    path = write_config("dev_sno: X\n# " + "x" * (1024 * 1024) + "\n")
+    with pytest.raises(config.ConfigError) as caught:
+        config.load(path)
+    assert caught.value.problems == [f"{path}: refused: larger than 1 MiB; allowed: a config "
+                                     "file of at most 1 MiB"]
+
+
+def test_a_huge_value_makes_a_short_problem(write_config):
+    path = write_config("dev_sno: X\nformats: [" + ", ".join(["xml"] * 20000) + "]\n")
+    with pytest.raises(config.ConfigError) as caught:
+        config.load(path)
+    [problem] = caught.value.problems
+    assert len(problem) < 1000 and problem.startswith(f"{path}: formats: ['xml', 'xml'")
+    assert problem.endswith("...; allowed: gateway, media, both, or a list of gateway and media")
