@@ -50,9 +50,23 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
-def strip_credentials(url: str) -> str:
-    """The URL without its user:password@ part (query kept), for payloads."""
+def without_userinfo(url: str) -> str:
+    """The URL without its user:password@ part, all else kept: what a camera is asked for."""
     parts = _split(url)
     if parts is None or "@" not in parts.netloc:
         return url
     return urlunsplit(parts._replace(netloc=_host_port(parts)))
+
+
+def strip_credentials(url: str) -> str:
+    """The URL for payloads: without its user:password@ part, query values masked
+    (``?token=***``: a camera's query often carries a token), fragment dropped."""
+    parts = _split(url)
+    if parts is None or ("@" not in parts.netloc and not parts.query and not parts.fragment):
+        return url
+    netloc = _host_port(parts) if "@" in parts.netloc else parts.netloc
+    query = parts.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, MASK) for k, _ in pairs], safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from sereport.redact import redact_url, strip_credentials
+from sereport.redact import redact_url, strip_credentials, without_userinfo
 
 
 @pytest.mark.parametrize("url, shown", [
@@ -19,6 +19,15 @@ def test_redact_url(url, shown):
 
 
 def test_strip_credentials():
-    assert strip_credentials("rtsp://a:b@10.0.0.1:554/ch?x=1") == "rtsp://10.0.0.1:554/ch?x=1"
+    assert strip_credentials("rtsp://a:b@10.0.0.1:554/ch?x=1") == "rtsp://10.0.0.1:554/ch?x=***"
+    # A query value is a secret like a password (a camera's ?token=...): masked, key kept.
+    assert strip_credentials("rtsp://10.0.0.1/ch?token=s3cr3t&channel=2") == \
+        "rtsp://10.0.0.1/ch?token=***&channel=***"
+    assert strip_credentials("rtsp://10.0.0.1/ch#frag") == "rtsp://10.0.0.1/ch"
     assert strip_credentials("rtsp://10.0.0.1/ch") == "rtsp://10.0.0.1/ch"
     assert strip_credentials("192.168.1.22") == "192.168.1.22"
+
+
+def test_without_userinfo_keeps_the_query_a_camera_needs():
+    assert without_userinfo("rtsp://a:b@10.0.0.1/ch?token=s3") == "rtsp://10.0.0.1/ch?token=s3"
+    assert without_userinfo("rtsp://10.0.0.1/ch?token=s3") == "rtsp://10.0.0.1/ch?token=s3"

@@ -22,7 +22,7 @@ from urllib.parse import unquote, urlsplit
 
 from sereport.probes import (USER_AGENT, Outcome, ProbeError, Settings, connect, read_head,
                              skip_body, status_code)
-from sereport.redact import strip_credentials
+from sereport.redact import without_userinfo
 
 _PARAM = re.compile(r'(\w+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]+)')
 
@@ -133,7 +133,7 @@ def probe(device, settings: Settings):
     port = device.probe_port or parts.port or (322 if tls else 554)
     user = unquote(parts.username or "") or device.username
     password = unquote(parts.password or "") if parts.password is not None else device.password
-    uri = strip_credentials(device.url)
+    uri = without_userinfo(device.url)
     kept = None if tls else settings.kept
     key = (device.id, device.url, port, user, password)
     session = kept.take(key) if kept is not None else None

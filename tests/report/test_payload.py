@@ -111,3 +111,18 @@ def test_empty_device_list(write_config):
     gateway, media = (doc for _, doc in documents(cfg, STATE, []))
     assert gateway["sub_devices"] == [] and media["media_devices"] == []
     json.dumps(gateway), json.dumps(media)
+
+
+def test_query_values_travel_masked_unless_opted_in(write_config):
+    text = (f"dev_sno: {LICENCE}\nformats: both\ndevices:\n"
+            "  - url: rtsp://admin:pw@192.168.1.101/live?token=s3cr3t&channel=2\n")
+    masked = "rtsp://192.168.1.101/live?token=***&channel=***"
+    cfg = config.load(write_config(text))
+    docs = dict(documents(cfg, STATE, pairs(cfg)))
+    assert docs["gateway"]["sub_devices"][0]["ep_url"] == masked
+    assert docs["media"]["media_devices"][0]["media_device_url"] == masked
+    assert "s3cr3t" not in json.dumps(docs) and "pw@" not in json.dumps(docs)
+    sent = config.load(write_config(text + "send_url_credentials: true\n", name="opt-in.yaml"))
+    docs = dict(documents(sent, STATE, pairs(sent)))
+    assert docs["gateway"]["sub_devices"][0]["ep_url"] == \
+        "rtsp://admin:pw@192.168.1.101/live?token=s3cr3t&channel=2"
