@@ -17,26 +17,45 @@ EX_CONFIG = 78  # sysexits.h: configuration error
 log = logging.getLogger("sereport")
 
 
+def _options(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    """The global options; a subcommand repeats them (``sereport run --config X``) with
+    no defaults of its own, so a value given on either side of it counts."""
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument("--config", metavar="PATH", default=default,
+                        help=f"config file (default: $SEREPORT_CONFIG or {config.DEFAULT_PATH})")
+    parser.add_argument("--log-level", choices=logs.LEVELS,
+                        default=argparse.SUPPRESS if suppress else "info",
+                        help="how much to log (default: info)")
+
+
+def _modes(parser: argparse.ArgumentParser, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else False
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", action="store_true", default=default,
+                      help="print the JSON that would be sent and exit (one document; with "
+                           "several formats, one object holding each by its name)")
+    mode.add_argument("--once", action="store_true", default=default,
+                      help="send one beat and exit 0 only if every target accepted it")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sereport",
-        description="Heartbeat reporter for Sophgo SE3/SE5 AI mini boxes.")
+        description="Heartbeat reporter for Sophgo SE3/SE5/SE7 AI mini boxes.")
     parser.add_argument("--version", action="version", version=f"sereport {__version__}")
-    parser.add_argument("--config", metavar="PATH",
-                        help=f"config file (default: $SEREPORT_CONFIG or {config.DEFAULT_PATH})")
-    parser.add_argument("--log-level", choices=logs.LEVELS, default="info",
-                        help="how much to log (default: info)")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--dry-run", action="store_true",
-                      help="print the JSON that would be sent, one document per format, and exit")
-    mode.add_argument("--once", action="store_true",
-                      help="send one beat and exit 0 only if every target accepted it")
+    _options(parser, suppress=False)
+    _modes(parser, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _options(common, suppress=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.add_parser("run", help="run the reporter daemon (the default)")
-    commands.add_parser("check", help="check the config as `run` would, print 'ok' and exit 0, "
-                                      "or print every problem and exit 78; nothing is sent")
-    device_commands.add_parser(commands)
-    receive = commands.add_parser("receive", help="run a heartbeat receiver to watch boxes")
+    run = commands.add_parser("run", help="run the reporter daemon (the default)", parents=[common])
+    _modes(run, suppress=True)
+    commands.add_parser("check", parents=[common],
+                        help="check the config as `run` would, print 'ok' and exit 0, "
+                             "or print every problem and exit 78; nothing is sent")
+    device_commands.add_parser(commands, [common])
+    receive = commands.add_parser("receive", help="run a heartbeat receiver to watch boxes",
+                                  parents=[common])
     receive.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     receive.add_argument("--port", type=int, default=9528, help="port to listen on (default: 9528)")
     receive.add_argument("--json-log", metavar="FILE",
@@ -57,15 +76,18 @@ def _stop_on_signals() -> threading.Event:
 
 
 def _dry_run(cfg: config.Config) -> int:
+    """One JSON document on stdout: the report itself, or with several formats an
+    object holding each by its format's name (a JSON tool reads either)."""
     from sereport.report.reporter import Reporter
 
     reporter = Reporter(cfg)
     try:
         reporter.monitor.cycle()  # so the states printed are real
-        for _fmt, doc in reporter.documents():
-            print(json.dumps(doc, ensure_ascii=False, indent=2))
+        docs = reporter.documents()
     finally:
         reporter.close()
+    out = docs[0][1] if len(docs) == 1 else dict(docs)
+    print(json.dumps(out, ensure_ascii=False, indent=2))
     return 0
 
 
@@ -98,7 +120,10 @@ def _run(cfg: config.Config) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.dry_run and args.once:  # one on each side of `run`
+        parser.error("argument --once: not allowed with argument --dry-run")
     logs.setup(args.log_level)
     if args.command == "receive":
         from sereport.receiver.server import serve

@@ -25,7 +25,7 @@ def test_version_and_help():
         assert word in out
 
 
-def test_dry_run_prints_one_document_per_format_without_network(write_config):
+def test_dry_run_prints_one_json_document_without_network(write_config):
     # The URL points at a port nobody listens on: a dry run must not try it.
     path = write_config(f"""
         dev_sno: {LICENCE}
@@ -37,7 +37,9 @@ def test_dry_run_prints_one_document_per_format_without_network(write_config):
     """)
     done = run("--config", path, "--dry-run")
     assert done.returncode == 0, done.stderr
-    gateway, media = decode_all(done.stdout)
+    [both] = decode_all(done.stdout)  # one document a JSON tool can read (json.tool)
+    assert list(both) == ["gateway", "media"]
+    gateway, media = both["gateway"], both["media"]
     assert gateway["dev_sno"] == LICENCE and gateway["gateway_status"] == "online"
     assert gateway["sub_devices"][0]["ep_id"] == f"{LICENCE}__127.0.0.3"
     assert "disk_size" in gateway["gateway_ext_data"]
@@ -118,3 +120,30 @@ def test_check_says_whether_run_would_start(write_config):
     no_url = write_config(f"dev_sno: {LICENCE}\n", name="no-url.yaml")
     done = run("--config", no_url, "check")
     assert done.returncode == 78 and "WEB_HEART_URL: not set" in done.stderr
+
+
+def test_global_options_on_either_side_of_the_command(write_config):
+    path = write_config(f"dev_sno: {LICENCE}\n")
+    for args in (["--dry-run", "--config", path], ["run", "--dry-run", "--config", path],
+                 ["--config", path, "run", "--dry-run"], ["run", "--config", path, "--dry-run",
+                                                           "--log-level", "error"]):
+        done = run(*args)
+        assert done.returncode == 0 and json.loads(done.stdout)["dev_sno"] == LICENCE, (args, done.stderr)
+    for args in (["devices", "list", "--config", path], ["devices", "--config", path, "list"],
+                 ["check", "--config", path], ["--log-level", "debug", "devices", "list",
+                                               "--config", path]):
+        done = run(*args)
+        assert done.returncode in (0, 78) and "unrecognized arguments" not in done.stderr, (args, done.stderr)
+    done = run("--config", path, "--dry-run", "run", "--once")
+    assert done.returncode == 2 and "not allowed with" in done.stderr
+
+
+def test_dry_run_output_reads_with_json_tool(write_config):
+    import subprocess
+    import sys
+
+    path = write_config(f"dev_sno: {LICENCE}\nformats: both\n")
+    done = run("--config", path, "--dry-run")
+    tool = subprocess.run([sys.executable, "-m", "json.tool"], input=done.stdout,
+                          capture_output=True, text=True, timeout=30)
+    assert tool.returncode == 0, tool.stderr

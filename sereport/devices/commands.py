@@ -13,12 +13,14 @@ from sereport.devices.monitor import describe, read_status
 from sereport.devices.registry import Registry, RegistryError
 
 
-def add_parser(commands) -> None:
-    devices = commands.add_parser("devices", help="list, add, remove or show attached devices")
+def add_parser(commands, parents: list) -> None:
+    """``parents``: the global options, accepted after each subcommand too."""
+    devices = commands.add_parser("devices", help="list, add, remove or show attached devices",
+                                  parents=parents)
     actions = devices.add_subparsers(dest="action", metavar="ACTION", required=True)
-    listing = actions.add_parser("list", help="every device, as a table")
+    listing = actions.add_parser("list", help="every device, as a table", parents=parents)
     listing.add_argument("--json", action="store_true", help="as JSON, for scripts")
-    add = actions.add_parser("add", help="register a device")
+    add = actions.add_parser("add", help="register a device", parents=parents)
     add.add_argument("url", help="rtsp://..., gb28181://..., /path/to/file.mp4, or a bare IPv4 (photo)")
     add.add_argument("--name", help="description (ep_name / media_device_name)")
     add.add_argument("--type", choices=KINDS, help="device kind (default: from the URL)")
@@ -34,9 +36,10 @@ def add_parser(commands) -> None:
     add.add_argument("--username", help="user name for RTSP DESCRIBE")
     add.add_argument("--password-stdin", action="store_true",
                      help="read the password from the first line of standard input")
-    remove = actions.add_parser("remove", help="unregister a device")
+    remove = actions.add_parser("remove", help="unregister a device", parents=parents)
     remove.add_argument("key", metavar="ID|URL")
-    show = actions.add_parser("show", help="one device with its last probe result")
+    show = actions.add_parser("show", help="one device with its last probe result",
+                              parents=parents)
     show.add_argument("key", metavar="ID|URL")
     show.add_argument("--json", action="store_true", help="as JSON, for scripts")
 
