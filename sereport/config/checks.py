@@ -16,7 +16,7 @@ from sereport.config.model import (ALIASES, EXTENSIONS, FORMATS, LIST_KEYS, _TOK
                                    DEFAULT_SDK_VERSION_LINK, DEFAULT_SERIAL_FILES,
                                    DEFAULT_SW_VERSION_COMMAND, DEFAULT_SW_VERSION_FILE,
                                    Config, ConfigError)
-from sereport.devices.records import Device, parse_device
+from sereport.devices.records import Device, identity, parse_device
 from sereport.redact import redact_url
 
 MAX_MESSAGE = 300  # characters of a problem's text before its 'allowed:' part
@@ -181,16 +181,16 @@ def _devices(checker: _Checker) -> tuple[Device, ...]:
         if device is None:
             continue
         for attr in ("url", "id"):
-            key = getattr(device, attr)
+            key = identity(device.url) if attr == "url" else device.id
             if (attr, key) in seen:
-                shown = redact_url(key) if attr == "url" else key
+                shown = redact_url(device.url) if attr == "url" else key
                 checker.problems.append(
                     f"{where}.{attr}: {shown!r} is already used by {seen[(attr, key)]}; "
                     f"allowed: each device's {attr} once")
                 break
         else:
             name = f"devices[{i}]" + (f" ({device.name})" if device.name else "")
-            seen[("url", device.url)] = seen[("id", device.id)] = name
+            seen[("url", identity(device.url))] = seen[("id", device.id)] = name
             devices.append(device)
     return tuple(devices)
 

@@ -109,6 +109,7 @@ class Monitor:
         self.cycles = 0
         self.last_cycle_seconds = 0.0
         self._status_error = ""
+        self._shared_ips: set[str] = set()  # IPs several devices share (warned once)
         self.reconfigure(cfg)
 
     def reconfigure(self, cfg: Config) -> None:
@@ -142,6 +143,7 @@ class Monitor:
                 self.settings = settings_of(self.cfg, self.kept)
             results = probes.run_all(devices, self.settings, self.cfg.probe_concurrency)
         self.kept.retain({d.id for d in devices})
+        self._warn_shared_ips(devices)
         now = time.time()
         with self._lock:
             old = self._states
@@ -157,6 +159,21 @@ class Monitor:
         self._write_status(devices, new)
         self.first_cycle.set()
         return new
+
+    def _warn_shared_ips(self, devices) -> None:
+        """ep_id is dev_sno + "__" + ip (the vendor's spec): devices on one IP (an NVR's
+        channels) share it, and the platform cannot tell them apart. Said once per IP,
+        at start and when a device is added."""
+        by_ip: dict[str, list[Device]] = {}
+        for device in devices:
+            by_ip.setdefault(device.ip, []).append(device)
+        shared = {ip: group for ip, group in by_ip.items() if len(group) > 1}
+        for ip in sorted(set(shared) - self._shared_ips):
+            log.warning("%d devices share the IP %s, so their ep_id (<dev_sno>__%s) is the same "
+                        "and the platform cannot tell them apart: %s; see the README (Devices: "
+                        "one IP, several devices)", len(shared[ip]), ip, ip,
+                        ", ".join(d.shown for d in shared[ip]))
+        self._shared_ips = set(shared)
 
     @staticmethod
     def _log_change(device: Device, before: DeviceState, after: DeviceState) -> None:
@@ -212,6 +229,12 @@ def read_status(cfg: Config) -> dict[str, DeviceState]:
 def describe(device: Device, registry: Registry, state: DeviceState | None) -> dict:
     """A device for people and scripts: public fields, probe, source, last probe result."""
     record = device.public()
+    # "status": what the next beat reports (the record's own status is the one given
+    # for probe: none; for a probed device it would mislead).
+    if device.probe_kind == "none":
+        record["status"] = device.status
+    else:
+        record["status"] = state.status if state is not None else DeviceState().status
     record["probe"] = device.probe_kind
     record["source"] = registry.source_of(device)
     if state is not None and state.probed:

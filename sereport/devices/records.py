@@ -18,7 +18,7 @@ try:  # the built-in SHA-1: hashlib would load OpenSSL (3.5 MiB of RSS) for it
 except ImportError:  # a Python built without it
     from hashlib import sha1
 
-from sereport.redact import redact_url
+from sereport.redact import redact_url, without_userinfo
 
 KINDS = ("rtsp", "gb28181", "file", "photo")
 EP_TYPES = ("0", "1", "2", "3", "4")
@@ -117,9 +117,23 @@ def _format_uuid(raw: bytes, version: int) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+def identity(url: str) -> str:
+    """What makes two URLs the same device: the URL without its credentials (a new
+    password is the same camera), scheme and host in lower case."""
+    bare = without_userinfo(url)
+    try:
+        parts = urlsplit(bare)
+    except ValueError:
+        return bare
+    if not parts.scheme:
+        return bare
+    return parts._replace(scheme=parts.scheme.lower(), netloc=parts.netloc.lower()).geturl()
+
+
 def stable_id(url: str) -> str:
-    """A UUID (version 5, URL namespace) that stays the same for the same URL."""
-    return _format_uuid(sha1(_NAMESPACE_URL + url.encode("utf-8")).digest(), 5)
+    """A UUID (version 5, URL namespace) that stays the same for the same device,
+    whatever its credentials."""
+    return _format_uuid(sha1(_NAMESPACE_URL + identity(url).encode("utf-8")).digest(), 5)
 
 
 def new_id() -> str:
@@ -129,6 +143,52 @@ def new_id() -> str:
 
 def is_uuid(text: str) -> bool:
     return bool(_UUID.fullmatch(text))
+
+
+def _no_kind_hint(url: str) -> str:
+    """Why a URL implies no device kind, and what would."""
+    if "://" in url:
+        scheme = url.split("://", 1)[0]
+        return (f"its scheme {scheme}:// is not one sereport probes; allowed: rtsp://, rtsps://, "
+                "gb28181://, an absolute file path, or a bare IPv4 address (a photo device)")
+    head = url.split("/", 1)[0]
+    host = head.rsplit(":", 1)[0] if head.count(":") == 1 else head
+    if is_ipv4(host) or (head != url and "." in host):
+        return f"a camera needs its scheme: e.g. rtsp://{url}"
+    return (f"a local file needs an absolute path, e.g. /data/{url.lstrip('./')}; a camera "
+            "needs rtsp:// or gb28181://; a photo device is a bare IPv4 address")
+
+
+def _url_problem(url: str, kind: str) -> str:
+    """What is wrong with a URL for its kind, '' when nothing is."""
+    if kind == "file":
+        return "" if url.startswith("/") else "a file device needs an absolute path"
+    if kind == "photo":
+        return "" if is_ipv4(url) else "a photo device's url is its bare IPv4 address"
+    schemes = {"rtsp": ("rtsp", "rtsps"), "gb28181": ("gb28181", "gb28281")}[kind]
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        text = str(exc)
+        if "out of range" in text or "Port" in text:
+            return "its port is not a port; allowed: 1 to 65535"
+        return "it is not a URL"
+    if parts.scheme.lower() not in schemes:
+        return f"a {kind} device needs a {' or '.join(s + '://' for s in schemes)} url"
+    if not parts.hostname:
+        return "it names no host"
+    if port == 0:
+        return "its port is 0; allowed: 1 to 65535"
+    return ""
+
+
+def _ip_problem(ip: str) -> str:
+    try:
+        ipaddress.ip_address(ip)
+    except ValueError:
+        return "is not an IP address; allowed: e.g. 192.168.1.100 or fe80::1"
+    return ""
 
 
 def parse_device(raw: object, where: str) -> tuple[Device | None, list[str]]:
@@ -160,14 +220,21 @@ def parse_device(raw: object, where: str) -> tuple[Device | None, list[str]]:
     kind = text("type") or infer_kind(url) or ""
     if url and kind not in KINDS:
         given = raw.get("type")
-        what = f"type {given!r}" if given else f"url {shown!r} implies no type"
-        problems.append(f"{where}.type: {what}; allowed: {', '.join(KINDS)}")
-    ip = text("ip") or (ip_from_url(url, kind) if kind in KINDS else "")
-    if url and kind in KINDS and not ip:
+        if given:
+            problems.append(f"{where}.type: {given!r}; allowed: {', '.join(KINDS)}")
+        else:
+            problems.append(f"{where}.url: {shown!r} is not a device url: {_no_kind_hint(url)}")
+    elif url:
+        wrong = _url_problem(url, kind)
+        if wrong:
+            problems.append(f"{where}.url: {shown!r}: {wrong}")
+    given_ip = text("ip")
+    ip = given_ip or (ip_from_url(url, kind) if kind in KINDS else "")
+    if given_ip and _ip_problem(given_ip):
+        problems.append(f"{where}.ip: {given_ip!r} {_ip_problem(given_ip)}")
+    elif url and kind in KINDS and not ip and not any(p.startswith(f"{where}.url") for p in problems):
         problems.append(f"{where}.ip: missing and url {shown!r} gives none; "
                         "allowed: the device's IP address")
-    elif any(c.isspace() for c in ip):
-        problems.append(f"{where}.ip: {ip!r} has white space; allowed: an IP address")
     dev_id = text("id") or (stable_id(url) if url else "")
     if raw.get("id") not in (None, "") and not is_uuid(dev_id):
         problems.append(f"{where}.id: {dev_id!r} is not a UUID; "

@@ -20,7 +20,7 @@ import threading
 from contextlib import contextmanager
 
 from sereport import atomic, limits
-from sereport.devices.records import Device, new_id, parse_device
+from sereport.devices.records import Device, identity, new_id, parse_device
 from sereport.redact import redact_url
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,13 @@ def _signature(path: str):
     except FileNotFoundError:
         return None
     return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def matches(device: Device, key: str) -> bool:
+    """Whether ``key`` names the device: its id, its URL as given, as shown (with the
+    password masked: what `devices list` prints), or with other credentials."""
+    return key in (device.id, device.url, redact_url(device.url)) or (
+        "://" in key and identity(key) == identity(device.url))
 
 
 class Registry:
@@ -91,7 +98,7 @@ class Registry:
         problems, seen = [], {}
         for device in list(self.seed) + stored:
             for attr in ("url", "id"):
-                value = getattr(device, attr)
+                value = identity(device.url) if attr == "url" else device.id
                 other = seen.get((attr, value))
                 if other is not None:
                     problems.append(f"{self.path}: device {device.shown}: {attr} already used by "
@@ -131,7 +138,7 @@ class Registry:
     def find(self, key: str) -> Device:
         """A device by id or URL; RegistryError when there is none."""
         for device in self.load():
-            if key in (device.id, device.url):
+            if matches(device, key):
                 return device
         raise NotFound(f"no device with id or url {redact_url(key)!r}")
 
@@ -172,7 +179,9 @@ class Registry:
         with self._locked() as stored:
             for other in list(self.seed) + stored:
                 for attr in ("url", "id"):
-                    if getattr(other, attr) == getattr(device, attr):
+                    same = (identity(other.url) == identity(device.url) if attr == "url"
+                            else other.id == device.id)
+                    if same:
                         value = device.id if attr == "id" else redact_url(device.url)
                         raise Conflict(f"{attr} {value!r} is already used by device {other.id} "
                                        f"{other.shown} (in {self.source_of(other)})")
@@ -182,11 +191,11 @@ class Registry:
     def remove(self, key: str) -> Device:
         with self._locked() as stored:
             for device in self.seed:
-                if key in (device.id, device.url):
+                if matches(device, key):
                     raise Conflict(f"device {device.id} {device.shown} is listed in "
                                    f"{self.seed_source}; remove it there")
             for device in stored:
-                if key in (device.id, device.url):
+                if matches(device, key):
                     self._write([d for d in stored if d is not device])
                     return device
         raise NotFound(f"no device with id or url {redact_url(key)!r}")

@@ -49,7 +49,7 @@ def test_refusals_are_one_line_with_status_1(write_config):
     assert dup.stderr.startswith("sereport devices add: url '127.0.0.2' is already used by device ")
     assert len(dup.stderr.strip().splitlines()) == 1
     bad = run("--config", path, "devices", "add", "ftp://x")
-    assert bad.returncode == 1 and "device.type: url 'ftp://x' implies no type" in bad.stderr
+    assert bad.returncode == 1 and "device.url: 'ftp://x' is not a device url" in bad.stderr
     gone = run("--config", path, "devices", "remove", "nope")
     assert gone.returncode == 1 and "no device with id or url 'nope'" in gone.stderr
     usage = run("--config", path, "devices", "add", "127.0.0.3", "--ep-type", "9")
@@ -125,3 +125,27 @@ def _listening(port):
     import socket
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_show_and_remove_take_the_url_as_list_prints_it(write_config):
+    path = write_config(f"dev_sno: {LICENCE}\n")
+    assert run("--config", path, "devices", "add", "rtsp://admin:S3cret@127.0.0.9/ch1").returncode == 0
+    listed = json.loads(run("--config", path, "devices", "list", "--json").stdout)
+    shown = listed[0]["url"]
+    assert shown == "rtsp://admin:***@127.0.0.9/ch1"
+    done = run("--config", path, "devices", "show", shown)
+    assert done.returncode == 0 and f"url: {shown}" in done.stdout, done.stderr
+    again = run("--config", path, "devices", "add", "rtsp://admin:other@127.0.0.9/ch1")
+    assert again.returncode == 1 and "is already used by device" in again.stderr
+    assert run("--config", path, "devices", "remove", shown).returncode == 0
+    assert json.loads(run("--config", path, "devices", "list", "--json").stdout) == []
+
+
+def test_add_says_what_a_url_needs(write_config):
+    path = write_config(f"dev_sno: {LICENCE}\n")
+    for url, hint in (("test.mp4", "a local file needs an absolute path, e.g. /data/test.mp4"),
+                      ("192.168.1.100:554/ch1", "e.g. rtsp://192.168.1.100:554/ch1"),
+                      ("rtsp://192.168.1.100:99999/x", "its port is not a port")):
+        done = run("--config", path, "devices", "add", url)
+        assert done.returncode == 1 and hint in done.stderr, done.stderr
+        assert len(done.stderr.splitlines()) == 1

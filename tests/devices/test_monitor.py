@@ -213,3 +213,36 @@ def test_kept_connections_follow_the_config_and_the_devices(write_config):
         assert len(monitor.kept) == 0
     finally:
         server.close()
+
+
+def test_devices_sharing_an_ip_are_warned_about_once(write_config, caplog):
+    cfg = config.load(write_config(f"""
+        dev_sno: X
+        probe_timeout: 0.3
+        devices:
+          - {{url: "rtsp://127.0.0.9:{refused_port()}/ch1", name: one}}
+          - {{url: "rtsp://127.0.0.9:{refused_port()}/ch2", name: two}}
+          - {{url: "127.0.0.8", probe: none}}
+    """))
+    monitor = Monitor(cfg, Registry(cfg.registry_path, cfg.devices, cfg.path))
+    with caplog.at_level(logging.WARNING, logger="sereport.devices.monitor"):
+        monitor.cycle()
+        monitor.cycle()
+    shared = [r.getMessage() for r in caplog.records if "share the IP" in r.getMessage()]
+    assert len(shared) == 1, shared
+    assert "2 devices share the IP 127.0.0.9" in shared[0] and "one (" in shared[0]
+    assert "127.0.0.8" not in shared[0]
+
+
+def test_listed_status_is_the_reported_one(write_config):
+    from sereport.devices.monitor import describe
+
+    cfg = config.load(write_config("dev_sno: X\ndevices:\n  - {url: /etc/hostname}\n"
+                                   "  - {url: 127.0.0.8, probe: none, status: online}\n"))
+    registry = Registry(cfg.registry_path, cfg.devices, cfg.path)
+    monitor = Monitor(cfg, registry)
+    states = monitor.cycle()
+    probed, static = cfg.devices
+    assert describe(probed, registry, states.get(probed.id))["status"] == "online"  # not the record's
+    assert describe(static, registry, states.get(static.id))["status"] == "online"
+    assert describe(probed, registry, None)["status"] == "offline"  # not probed yet: what a beat says

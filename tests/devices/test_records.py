@@ -53,9 +53,10 @@ def test_integer_ep_type_is_accepted_as_string():
 
 @pytest.mark.parametrize("raw, expected", [
     ({}, "d.url: missing"),
-    ({"url": "ftp://x"}, "d.type: url 'ftp://x' implies no type; allowed: rtsp, gb28181, file, photo"),
-    ({"url": "rtsp://1.2.3.4/", "type": "usb"}, "d.type: type 'usb'; allowed: rtsp, gb28181, file, photo"),
-    ({"url": "rtsp:///nohost", "type": "rtsp"}, "d.ip: missing and url 'rtsp:///nohost' gives none"),
+    ({"url": "ftp://x"}, "d.url: 'ftp://x' is not a device url: its scheme ftp:// is not one "
+                         "sereport probes; allowed: rtsp://, rtsps://, gb28181://"),
+    ({"url": "rtsp://1.2.3.4/", "type": "usb"}, "d.type: 'usb'; allowed: rtsp, gb28181, file, photo"),
+    ({"url": "rtsp:///nohost", "type": "rtsp"}, "d.url: 'rtsp:///nohost': it names no host"),
     ({"url": "192.168.1.2", "ep_type": "9"}, "d.ep_type: '9' is not a device class"),
     ({"url": "192.168.1.2", "status": "up"}, "d.status: 'up'; allowed: online, offline"),
     ({"url": "192.168.1.2", "id": "cam-1"}, "d.id: 'cam-1' is not a UUID"),
@@ -89,3 +90,41 @@ def test_new_id_is_a_random_uuid4():
 def test_is_uuid():
     assert is_uuid("95274d2c-0941-4d96-b032-ab200f81362c")
     assert not is_uuid("95274d2c0941-4d96-b032-ab200f81362c") and not is_uuid("cam-1")
+
+
+@pytest.mark.parametrize("raw, expected", [
+    ({"url": "rtsp://192.168.1.100:99999/x"},
+     "d.url: 'rtsp://192.168.1.100:99999/x': its port is not a port; allowed: 1 to 65535"),
+    ({"url": "rtsp://192.168.1.100:0/x"}, "d.url: 'rtsp://192.168.1.100:0/x': its port is 0"),
+    ({"url": "\u00a2", "type": "photo"}, "d.url: '\u00a2': a photo device's url is its bare IPv4 address"),
+    ({"url": "x.mp4", "type": "file"}, "d.url: 'x.mp4': a file device needs an absolute path"),
+    ({"url": "http://192.168.1.100/x", "type": "rtsp"},
+     "d.url: 'http://192.168.1.100/x': a rtsp device needs a rtsp:// or rtsps:// url"),
+    ({"url": "rtsp://192.168.1.100/x", "ip": "not-an-ip"},
+     "d.ip: 'not-an-ip' is not an IP address; allowed: e.g. 192.168.1.100 or fe80::1"),
+    ({"url": "test.mp4"}, "d.url: 'test.mp4' is not a device url: a local file needs an absolute "
+                          "path, e.g. /data/test.mp4; a camera needs rtsp:// or gb28181://"),
+    ({"url": "192.168.1.100:554/ch1"},
+     "d.url: '192.168.1.100:554/ch1' is not a device url: a camera needs its scheme: e.g. "
+     "rtsp://192.168.1.100:554/ch1"),
+    ({"url": "cam.local/ch1"}, "d.url: 'cam.local/ch1' is not a device url: a camera needs its "
+                               "scheme: e.g. rtsp://cam.local/ch1"),
+])
+def test_bad_urls_and_ips_say_what_is_wrong(raw, expected):
+    device, problems = parse_device(raw, "d")
+    assert device is None and problems == [expected] or problems[0].startswith(expected), problems
+
+
+def test_ipv6_devices_are_accepted():
+    device, problems = parse_device({"url": "rtsp://[fe80::1]:554/x"}, "d")
+    assert problems == [] and device.ip == "fe80::1"
+    device, problems = parse_device({"url": "rtsp://cam.local/x", "ip": "::1"}, "d")
+    assert problems == [] and device.ip == "::1"
+
+
+def test_identity_ignores_credentials():
+    from sereport.devices.records import identity
+
+    assert identity("rtsp://admin:a@192.168.1.5/ch1") == identity("RTSP://admin:b@192.168.1.5/ch1")
+    assert stable_id("rtsp://admin:a@192.168.1.5/ch1") == stable_id("rtsp://192.168.1.5/ch1")
+    assert identity("rtsp://192.168.1.5/ch1") != identity("rtsp://192.168.1.5/ch2")

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from sereport import config
-from sereport.devices.registry import Registry, RegistryError
+from sereport.devices.registry import Registry, RegistryError, StorageError
 
 LICENCE = "ZKZCPI000120190807142601"
 
@@ -96,7 +96,7 @@ def test_crash_before_rename_keeps_the_old_registry(registry, monkeypatch):
         raise OSError(5, "simulated crash before the rename")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(StorageError, match="simulated crash before the rename; nothing changed"):
         registry.add({"url": "127.0.0.3"})
     monkeypatch.undo()
     assert open(registry.path, "rb").read() == before
@@ -170,3 +170,28 @@ def test_unwritable_state_dir_says_what_to_do(write_config, tmp_path):
     cfg = config.load(write_config(f"dev_sno: X\nstate_dir: {blocker}/state\n"))
     with pytest.raises(RegistryError, match="cannot write: Not a directory .*set state_dir"):
         Registry(cfg.registry_path).add({"url": "127.0.0.2"})
+
+
+def test_a_new_password_is_the_same_device(registry):
+    registry.add({"url": "rtsp://admin:old@127.0.0.9/ch1", "name": "cam"})
+    with pytest.raises(RegistryError, match="url 'rtsp://admin:\\*\\*\\*@127.0.0.9/ch1' is already used"):
+        registry.add({"url": "rtsp://admin:new@127.0.0.9/ch1"})
+    with pytest.raises(RegistryError, match="already used"):
+        registry.add({"url": "rtsp://127.0.0.9/ch1"})
+
+
+def test_lookup_by_the_url_as_list_shows_it(registry):
+    added = registry.add({"url": "rtsp://admin:s3cret@127.0.0.9/ch1?token=abc"})
+    shown = "rtsp://admin:***@127.0.0.9/ch1?token=***"
+    assert added.public()["url"] == shown
+    assert registry.find(shown) == added
+    assert registry.find("rtsp://admin:other@127.0.0.9/ch1?token=abc") == added
+    assert registry.remove(shown) == added
+
+
+def test_config_file_refuses_the_same_camera_twice(write_config):
+    path = write_config(f"dev_sno: {LICENCE}\ndevices:\n  - url: rtsp://a:1@127.0.0.9/x\n"
+                        "  - url: rtsp://a:2@127.0.0.9/x\n")
+    with pytest.raises(config.ConfigError, match=r"devices\[1\]\.url: 'rtsp://a:\*\*\*@127.0.0.9/x' "
+                                                 r"is already used by devices\[0\]"):
+        config.load(path)
