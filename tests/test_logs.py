@@ -40,3 +40,19 @@ def test_log_level(tmp_path):
         logging.getLogger("sereport.test").info("hidden")
         logging.getLogger("sereport.test").warning("shown")
     assert "hidden" not in path.read_text() and "shown" in path.read_text()
+
+
+def test_values_cannot_split_or_forge_lines(tmp_path, monkeypatch):
+    monkeypatch.setenv("JOURNAL_STREAM", "1:2")
+    path = tmp_path / "out"
+    with open(path, "w") as stream:
+        logs.setup("info", stream)
+        log = logging.getLogger("sereport.test")
+        log.warning("device %s is now %s", "front\ndoor\x1b[2J\x1b]0;pwned\x07", "offline")
+        log.info("answer %r from %s", "a\r\nb", 42)
+        log.info("%(name)s ok", {"name": "x\ny"})
+        stream.flush()
+    lines = path.read_text().splitlines()
+    assert len(lines) == 3, lines
+    assert lines[0].endswith("device front\\ndoor\\x1b[2J\\x1b]0;pwned\\x07 is now offline")
+    assert lines[1].endswith("answer 'a\\r\\nb' from 42") and lines[2].endswith("x\\ny ok")
