@@ -57,8 +57,10 @@ class HangingServer:
         self.port = self.sock.getsockname()[1]
         self.conns: list[socket.socket] = []
         self._stop = False
+        self._thread = None
         if accept:
-            threading.Thread(target=self._accept, daemon=True).start()
+            self._thread = threading.Thread(target=self._accept, daemon=True)
+            self._thread.start()
 
     def _accept(self):
         while not self._stop:
@@ -69,7 +71,16 @@ class HangingServer:
             self.conns.append(conn)
 
     def close(self):
+        """Stop listening at once. (Closing the socket alone would not: a thread blocked
+        in accept() keeps the listener alive in the kernel until a connection arrives,
+        and the freed descriptor number can be reused under it. shutdown() wakes it.)"""
         self._stop = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        if self._thread is not None:
+            self._thread.join(5)
         self.sock.close()
         for conn in self.conns:
             conn.close()
@@ -259,6 +270,10 @@ class LineServer:
             conn.close()
 
     def close(self):
+        try:  # wakes the accepting thread: the port stops listening now (see HangingServer)
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
 
 

@@ -3,7 +3,20 @@ from __future__ import annotations
 import logging
 import os
 
+import pytest
+
 from sereport import logs
+
+
+@pytest.fixture(autouse=True)
+def restore_root_logging():
+    """logs.setup() replaces the root handlers with one on a stream these tests close:
+    put back what was there, or later tests log into a closed file."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def emit(stream, level=logging.WARNING, text="platform down\nsecond line"):
