@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import os
 from dataclasses import replace
 from urllib.parse import urlsplit
 
@@ -294,7 +295,7 @@ def from_mapping(raw: dict, path: str, sources: dict[str, str] | None = None,
                                        "seconds one gateway reading may take"),
         send_url_credentials=checker.flag("send_url_credentials", False),
         state_dir=checker.path_("state_dir", "/var/lib/sereport"),
-        runtime_dir=checker.path_("runtime_dir", "/run/sereport"),
+        runtime_dir=checker.path_("runtime_dir", "", optional=True) or default_runtime_dir(),
         probe_interval=checker.number("probe_interval", 0, 0, 86400,
                                       "seconds between probe cycles, 0 for every beat"),
         probe_timeout=checker.number("probe_timeout", 3, 0.05, 600, "seconds one probe may take"),
@@ -347,6 +348,20 @@ def from_mapping(raw: dict, path: str, sources: dict[str, str] | None = None,
     if checker.problems:
         raise ConfigError(checker.problems)
     return cfg
+
+
+def default_runtime_dir() -> str:
+    """Where runtime files go when the config does not say: the service's own
+    (systemd's RuntimeDirectory=, /run/sereport), else the user's runtime
+    directory, else a directory of the user's in /tmp. Never /run outside a
+    service: a reporter started by hand must not touch the installed one's files."""
+    given = os.environ.get("RUNTIME_DIRECTORY", "").split(":")[0]
+    if given.startswith("/"):
+        return given
+    xdg = os.environ.get("XDG_RUNTIME_DIR", "")
+    if xdg.startswith("/"):
+        return os.path.join(xdg, "sereport")
+    return f"/tmp/sereport-{os.geteuid()}"
 
 
 def _loopback(host: str) -> bool:

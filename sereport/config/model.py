@@ -67,7 +67,7 @@ class Config:
     metrics_timeout: float = 2.0
     send_url_credentials: bool = False
     state_dir: str = "/var/lib/sereport"
-    runtime_dir: str = "/run/sereport"
+    runtime_dir: str = "/run/sereport"  # the file's "" (the default) is resolved at load
     probe_interval: float = 0.0  # 0 = every beat interval
     probe_timeout: float = 3.0
     probe_connect_timeout: float = 2.0

@@ -15,9 +15,11 @@ than the probes themselves).
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import stat
 import resource
 import threading
 import time
@@ -194,7 +196,11 @@ class Monitor:
                 for d in devices if d.id in states}
         directory = self.cfg.runtime_dir
         try:
-            os.makedirs(directory, exist_ok=True)
+            os.makedirs(directory, mode=0o755, exist_ok=True)
+            st = os.lstat(directory)
+            if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+                # e.g. a /tmp/sereport-UID another user made first: never write into it
+                raise OSError(errno.EPERM, "not a directory of this user's")
             atomic.write(os.path.join(directory, STATUS_FILE), json.dumps(data).encode(),
                          sync=False)
             self._status_written = said

@@ -389,3 +389,18 @@ def test_a_huge_value_makes_a_short_problem(write_config):
     [problem] = caught.value.problems
     assert len(problem) < 1000 and problem.startswith(f"{path}: formats: ['xml', 'xml'")
     assert problem.endswith("...; allowed: gateway, media, both, or a list of gateway and media")
+
+
+def test_runtime_dir_default_is_the_services_else_the_users(write_config, monkeypatch, tmp_path):
+    path = tmp_path / "plain.yaml"
+    path.write_text("dev_sno: X\n")  # no runtime_dir: the default
+    monkeypatch.setenv("RUNTIME_DIRECTORY", "/run/sereport")  # systemd's RuntimeDirectory=
+    assert config.load(str(path)).runtime_dir == "/run/sereport"
+    monkeypatch.delenv("RUNTIME_DIRECTORY")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1000")
+    assert config.load(str(path)).runtime_dir == "/run/user/1000/sereport"
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    import os
+    assert config.load(str(path)).runtime_dir == f"/tmp/sereport-{os.geteuid()}"
+    path.write_text('dev_sno: X\nruntime_dir: ""\n')
+    assert config.load(str(path)).runtime_dir == f"/tmp/sereport-{os.geteuid()}"

@@ -246,3 +246,20 @@ def test_listed_status_is_the_reported_one(write_config):
     assert describe(probed, registry, states.get(probed.id))["status"] == "online"  # not the record's
     assert describe(static, registry, states.get(static.id))["status"] == "online"
     assert describe(probed, registry, None)["status"] == "offline"  # not probed yet: what a beat says
+
+
+def test_status_file_never_goes_into_a_directory_of_another_user(write_config, tmp_path, caplog):
+    import os
+
+    from peers import need
+
+    need(os.geteuid() == 0, "root (to make a directory another user owns)")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, 65534, 65534)  # nobody's, made before the reporter came
+    cfg = cfg_with(write_config, f"runtime_dir: {theirs}\ndevices:\n  - {{url: /etc/hostname}}\n")
+    monitor = Monitor(cfg, Registry(cfg.registry_path, cfg.devices))
+    with caplog.at_level(logging.WARNING):
+        monitor.cycle()
+    assert list(theirs.iterdir()) == []
+    assert any("not a directory of this user's" in r.getMessage() for r in caplog.records)
