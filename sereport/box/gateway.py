@@ -19,6 +19,7 @@ from typing import Callable
 
 from sereport.box.bounded import Bounded
 from sereport.config import Config
+from sereport.box import vitals
 from sereport.box.system import System
 
 log = logging.getLogger(__name__)
@@ -236,6 +237,31 @@ class Gateway:
         self._interface()
         self._read("memory", self.system.memory)
 
+    def _vital(self, ext: dict, field: str, path: str, parse: Callable[[str], object]) -> None:
+        value = self._read(field, lambda: parse(self.system.read_text(path)), bounded=True)
+        if value is not None:
+            ext[field] = value
+
+    def _vitals(self, ext: dict) -> None:
+        """The extensions' fields (box/vitals.py), each left out, logged once, when its
+        source is missing, unreadable or says nothing."""
+        wanted = self.cfg.extensions
+        if "ai" in wanted:
+            self._vital(ext, "tpu_usage", vitals.TPU_USAGE, vitals.tpu_usage)
+            self._vital(ext, "vpu_usage", vitals.VPU_INFO, vitals.vpu_usage)
+            self._vital(ext, "chip_temp", vitals.CHIP_TEMP, vitals.temperature)
+            self._vital(ext, "board_temp", vitals.BOARD_TEMP, vitals.temperature)
+            heap = self._read("tpu_memory", lambda: vitals.tpu_memory(
+                self.system.read_text(vitals.TPU_HEAP)), bounded=True)
+            if heap is not None:
+                ext["tpu_memory_size"], ext["tpu_memory_usage"] = heap
+        if "uptime" in wanted:
+            self._vital(ext, "uptime", vitals.UPTIME, vitals.uptime)
+        if "clock_synced" in wanted:
+            synced = self._read("clock_synced", self.system.clock_synced)
+            if synced is not None:
+                ext["clock_synced"] = synced
+
     def collect(self) -> GatewayState:
         cfg = self.cfg
         ip, mac = self._interface()
@@ -256,5 +282,6 @@ class Gateway:
         if disk:
             ext["disk_size"] = round(disk[0] / GB, 2)
             ext["disk_free_size"] = round(disk[1] / GB, 2)
+        self._vitals(ext)
         name = self._read("host name", self.system.hostname) or ""
         return GatewayState(ip=ip, name=name, sn=self._serial(), dev_sno=cfg.dev_sno, ext=ext)

@@ -98,6 +98,13 @@ class System:
             raise OSError(f"{path}: larger than {MAX_TEXT} bytes")
         return data.decode("utf-8", errors="replace")
 
+    def clock_synced(self) -> bool:
+        """The kernel's own word (adjtimex), not a daemon's: the same kernel under any
+        host_root."""
+        from sereport.box.vitals import clock_synced
+
+        return clock_synced()
+
     def read_link(self, path: str) -> str:
         """Where a symbolic link points, as written in it."""
         return os.readlink(under(self.root, path))

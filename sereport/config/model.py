@@ -18,7 +18,7 @@ NOT_SETTABLE = ("devices", "api_enabled", "api_host", "api_port", "api_token",
                 "sw_version_file", "sw_version_command", "sdk_version_file", "sdk_version_link",
                 "photo_seen_dir", "tls_ca_file", "tls_client_cert", "tls_client_key")
 FORMATS = ("gateway", "media")
-EXTENSIONS = ("beat_seq", "boot_id", "sent_at")
+EXTENSIONS = ("beat_seq", "boot_id", "sent_at", "ai", "uptime", "clock_synced")
 _TOKEN = set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 LIST_KEYS = ("media_devices", "sub_devices")
 # vendor name -> later firmware alias

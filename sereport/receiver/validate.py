@@ -19,7 +19,11 @@ GATEWAY_FIELDS = ("gateway_ip", "gateway_name", "gateway_status", "gateway_sn", 
                   "gateway_ext_data", "sub_devices")
 EXT_FIELDS = {"sw_version": str, "sdk_version": str, "gateway_mac": str, "cpu_usage": float,
               "memory_size": float, "memory_usage": float, "disk_size": float,
-              "disk_free_size": float}
+              "disk_free_size": float,
+              # sereport's opt-in extensions (extensions: [ai, uptime, clock_synced])
+              "tpu_usage": float, "vpu_usage": float, "chip_temp": float, "board_temp": float,
+              "tpu_memory_size": float, "tpu_memory_usage": float, "uptime": float,
+              "clock_synced": bool}
 SUB_FIELDS = {"ep_id": True, "ep_name": False, "ep_ip": True, "ep_status": True,
               "ep_location": True, "ep_type": True, "ep_url": False}
 MEDIA_FIELDS = ("media_device_id", "media_device_name", "media_device_url", "media_device_ip",
@@ -40,7 +44,8 @@ class _Problems(list):
         ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) if kind is float \
             else isinstance(value, kind)
         if not ok:
-            wanted = {str: "string", float: "number", dict: "object", list: "list"}[kind]
+            wanted = {str: "string", float: "number", dict: "object", list: "list",
+                      bool: "boolean"}[kind]
             self.append(f"{where}{key}: is a {_type_name(value)}, not a {wanted}")
             return None
         return value

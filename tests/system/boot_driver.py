@@ -152,7 +152,7 @@ def main() -> None:
     step("reload", signature_unchanged=unchanged, run=reload, got=got, show=show())
 
     # A plain save, as an editor does it (a new file renamed over the old one): no systemctl.
-    text = edit(read_config(), dev_sno=SNO_C, extensions="[beat_seq]")
+    text = edit(read_config(), dev_sno=SNO_C, extensions="[beat_seq, clock_synced, uptime]")
     with open(CONFIG + ".new", "w", encoding="utf-8") as f:
         f.write(text)
     os.chmod(CONFIG + ".new", 0o600)
