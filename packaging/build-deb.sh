@@ -173,7 +173,7 @@ Version: $deb_version
 Architecture: $arch
 Maintainer: $maintainer
 Installed-Size: $(du -sk --exclude=DEBIAN "$pkg" | cut -f1)
-Depends: python3, procps
+Depends: python3, procps, passwd
 Section: admin
 Priority: optional
 Description: heartbeat reporter for Sophgo SE5/SE7 AI mini boxes

@@ -153,6 +153,7 @@ class Registry:
         try:
             os.makedirs(directory, mode=0o700, exist_ok=True)
             lock = open(self.path + ".lock", "a")
+            atomic.follow_directory_owner(lock.fileno(), directory)
         except OSError as exc:
             raise RegistryError(f"{self.path}: cannot write: {exc.strerror} "
                                 "(run as root, or set state_dir in the config)") from None

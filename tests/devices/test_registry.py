@@ -195,3 +195,22 @@ def test_config_file_refuses_the_same_camera_twice(write_config):
     with pytest.raises(config.ConfigError, match=r"devices\[1\]\.url: 'rtsp://a:\*\*\*@127.0.0.9/x' "
                                                  r"is already used by devices\[0\]"):
         config.load(path)
+
+
+def test_root_leaves_the_registry_to_the_directory_owner(write_config, tmp_path):
+    """The service runs as its own user; `devices add` run as root must not leave it a
+    registry (or a lock file) it cannot read."""
+    import os as os_module
+
+    from peers import need
+
+    need(os_module.geteuid() == 0, "root (to act as root for another user's directory)")
+    state = tmp_path / "svc"
+    state.mkdir(mode=0o700)
+    os_module.chown(state, 65534, 65534)
+    cfg = config.load(write_config(f"dev_sno: {LICENCE}\nstate_dir: {state}\n"))
+    Registry(cfg.registry_path).add({"url": "/etc/hostname"})
+    st = (state / "devices.json").stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (65534, 65534, 0o600)
+    st = (state / "devices.json.lock").stat()
+    assert (st.st_uid, st.st_gid) == (65534, 65534)

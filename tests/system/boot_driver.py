@@ -132,8 +132,15 @@ def main() -> None:
     with open(CONFIG, "w", encoding="utf-8") as f:
         f.write(edit(shipped, dev_sno=SNO_A, WEB_HEART_URL=URL, WEB_HEART_TIME="1"))
     start = run("systemctl", "start", "sereport", timeout=70)
+    shown = show()
+    try:
+        with open("/proc/%s/status" % shown.get("MainPID", "0")) as status_file:
+            uid = next(line.split()[1] for line in status_file if line.startswith("Uid:"))
+    except (OSError, StopIteration):
+        uid = None
     step("start", run=start, is_active=run("systemctl", "is-active", "sereport")["out"].strip(),
-         show=show(), status=run("systemctl", "status", "--no-pager", "-l", "sereport")["out"])
+         show=shown, uid=uid, passwd=run("getent", "passwd", "sereport")["out"].strip(),
+         status=run("systemctl", "status", "--no-pager", "-l", "sereport")["out"])
     got = wait_for(lambda: len(beats(dev_sno=SNO_A)) >= 3, 15)
     step("beating", got=got, count=len(beats(dev_sno=SNO_A)), show=show(),
          status=run("systemctl", "status", "--no-pager", "-l", "sereport")["out"])
@@ -155,7 +162,9 @@ def main() -> None:
     text = edit(read_config(), dev_sno=SNO_C, extensions="[beat_seq, clock_synced, uptime]")
     with open(CONFIG + ".new", "w", encoding="utf-8") as f:
         f.write(text)
-    os.chmod(CONFIG + ".new", 0o600)
+    old = os.stat(CONFIG)  # as editors do: the new file keeps the old one's owner and mode
+    os.chown(CONFIG + ".new", old.st_uid, old.st_gid)
+    os.chmod(CONFIG + ".new", old.st_mode & 0o777)
     os.replace(CONFIG + ".new", CONFIG)
     got = wait_for(lambda: any("beat_seq" in r["body"] for r in beats(dev_sno=SNO_C)), 10)
     step("file_save", got=got, show=show())

@@ -58,7 +58,7 @@ def test_control_and_files(deb, arch, extracted):
     assert fields["Package"] == "sereport"
     assert fields["Version"] == version()
     assert fields["Architecture"] == arch
-    assert fields["Depends"] == "python3, procps"  # procps: the unit's /bin/kill
+    assert fields["Depends"] == "python3, procps, passwd"  # /bin/kill; useradd
     assert fields["Section"] == "admin" and fields["Priority"] == "optional"
     assert re.fullmatch(r".+ <[^ >]+@[^ >]+>", fields["Maintainer"]), fields["Maintainer"]
     assert fields["Description"].strip() and "\n .\n" in control
@@ -284,6 +284,15 @@ def test_install_offline_unconfigured(arch, installed):
     assert (root / "etc/systemd/system/multi-user.target.wants/sereport.service").is_symlink()
     assert re.search(r'^dev_sno: ""$', (root / CONFIG[1:]).read_text(), re.M)
     assert (root / "var/lib/sereport").stat().st_mode & 0o777 == 0o700
+    # The service's own user: it owns the state directory and reads the config by group.
+    users = {line.split(":")[0]: line.split(":") for line in (root / "etc/passwd").read_text().splitlines()}
+    assert users["sereport"][6] == "/usr/sbin/nologin"
+    uid, gid = int(users["sereport"][2]), int(users["sereport"][3])
+    assert uid < 1000  # a system user
+    conf = (root / CONFIG[1:]).stat()
+    assert (conf.st_uid, conf.st_gid, conf.st_mode & 0o777) == (0, gid, 0o640)
+    state = (root / "var/lib/sereport").stat()
+    assert (state.st_uid, state.st_gid) == (uid, gid)
     assert not (root / "opt/sereport.old").exists()
     out = ok(in_root(root, "sereport --version; dpkg-query -W -f='${Status} ${Conffiles}\\n' sereport"))
     assert f"sereport {version()}\n" in out

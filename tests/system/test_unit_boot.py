@@ -50,6 +50,13 @@ WantedBy=multi-user.target
 """
 
 
+CLOCK_DROPIN = """\
+[Service]
+ProtectClock=no
+SystemCallFilter=adjtimex clock_adjtime clock_adjtime64
+"""
+
+
 def _tail(text: str, lines: int = 40) -> str:
     return "\n".join((text or "").splitlines()[-lines:])
 
@@ -207,6 +214,11 @@ def boot(debian_root, sereport_deb, tmp_path_factory) -> Boot:
         driver = root / DRIVER.lstrip("/")
         driver.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(str(HERE / "boot_driver.py"), str(driver))
+        # The README's drop-in for extensions: [clock_synced] (the unit's ProtectClock forbids
+        # even the read-only adjtimex).
+        dropin = root / "etc/systemd/system/sereport.service.d"
+        dropin.mkdir(parents=True, exist_ok=True)
+        (dropin / "clock.conf").write_text(CLOCK_DROPIN)
         unit = root / "etc/systemd/system/sereport-test.service"
         unit.write_text(TEST_UNIT.format(driver=DRIVER, timeout=BOOT_TIMEOUT - 30))
         wants = root / "etc/systemd/system/multi-user.target.wants"
@@ -230,7 +242,7 @@ def test_unconfigured_box_fails_cleanly_at_boot(boot):
     78 at boot, once, and is not restarted."""
     installed = boot.step("installed")
     assert installed["shipped_keys"]["dev_sno"] == ['dev_sno: ""'], installed["shipped_keys"]
-    assert installed["config_mode"] == "0o600"
+    assert installed["config_mode"] == "0o640"  # root:sereport
     assert installed["enabled"] == "enabled"
     show = installed["show"]
     assert (show["ActiveState"], show["ExecMainStatus"], show["NRestarts"]) == ("failed", "78", "0"), \
@@ -245,6 +257,9 @@ def test_ready_as_notify_service(boot):
     show = start["show"]
     assert (show["Type"], show["ActiveState"], show["SubState"]) == ("notify", "active", "running")
     assert show["WatchdogUSec"] == "30s"
+    # As its own system user, not root.
+    user = start["passwd"].split(":")
+    assert user[0] == "sereport" and start["uid"] == user[2] != "0", start
     # systemctl start returned on READY=1; the status line follows the beats.
     status = boot.step("beating")["show"]["StatusText"]
     assert status.startswith("beat ") and "report(s) accepted" in status, status
