@@ -25,6 +25,7 @@ APT_PACKAGES=(
   sip-tester openssl
   chromium systemd
   debootstrap qemu-user-static binfmt-support systemd-container
+  prometheus  # for promtool (check metrics); it is the only Debian package with it
 )
 
 missing=()

@@ -1,73 +1,98 @@
-"""The Prometheus text exposition of /metrics."""
+"""The Prometheus text exposition of /metrics, made by prometheus_client.
+
+At each scrape a collector reads the view (the reporter's counts, the monitor's
+states) into metric families, and ``generate_latest`` writes them in the text
+format 0.0.4: one family per metric, its samples together under its HELP and
+TYPE, label values escaped, floats written so that they parse back exactly.
+
+The families live in a registry of their own, made per scrape, never the
+library's global REGISTRY (its process and GC collectors are not ours, and a
+second daemon in one process must not share it).  prometheus_client is
+imported at the first scrape, not with this module: it brings http.server,
+urllib and ssl (about 7 MiB of RSS), which a daemon nobody scrapes never needs.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from sereport import __version__
 
 if TYPE_CHECKING:
     from sereport.service.view import View
 
-
-def _label(value: str) -> str:
-    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _labels(**labels: str) -> str:
-    if not labels:
-        return ""
-    return "{" + ",".join(f'{k}="{_label(v)}"' for k, v in labels.items()) + "}"
+TARGET_LABELS = ("target", "format")
+DEVICE_LABELS = ("device", "name")
 
 
-class _Family:
-    def __init__(self, out: list[str], name: str, kind: str, help_text: str):
-        self.out, self.name = out, name
-        out.append(f"# HELP {name} {help_text}")
-        out.append(f"# TYPE {name} {kind}")
+class Collector:
+    """The figures of one view as prometheus_client metric families, read at scrape time."""
 
-    def add(self, value: float, **labels: str) -> None:
-        self.out.append(f"{self.name}{_labels(**labels)} {value:g}" if isinstance(value, float)
-                        else f"{self.name}{_labels(**labels)} {value}")
+    def __init__(self, view: View):
+        self.view = view
+
+    def collect(self) -> Iterator[object]:
+        from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily,
+                                            InfoMetricFamily)
+
+        view = self.view
+        reporter = view.reporter
+        monitor = reporter.monitor
+        # Each name below is the exposed one minus the suffix prometheus_client adds:
+        # counters get _total, info families _info.
+        yield InfoMetricFamily("sereport", "sereport's version.", value={"version": __version__})
+        yield GaugeMetricFamily("sereport_uptime_seconds", "Seconds since sereport started.",
+                                value=view.uptime())
+        yield CounterMetricFamily("sereport_beats", "Beats since start.", value=reporter.beats)
+
+        targets = reporter.targets()
+        sent = CounterMetricFamily("sereport_reports",
+                                   "Reports POSTed per target and format, by result.",
+                                   labels=TARGET_LABELS + ("result",))
+        missed = GaugeMetricFamily("sereport_missed_beats",
+                                   "Beats missed in a row per target and format.",
+                                   labels=TARGET_LABELS)
+        last = GaugeMetricFamily("sereport_last_success_timestamp_seconds",
+                                 "Unix time of the last accepted report per target and format.",
+                                 labels=TARGET_LABELS)
+        for t in targets:
+            where = [t["url"], t["format"]]
+            sent.add_metric(where + ["ok"], t["sent_ok"])
+            sent.add_metric(where + ["failed"], t["sent_failed"])
+            missed.add_metric(where, t["missed_beats"])
+            if t["last_success_at"]:
+                last.add_metric(where, round(t["last_success_at"], 3))
+        yield from (sent, missed, last)
+
+        states = monitor.states()
+        devices = GaugeMetricFamily("sereport_devices", "Devices by reported status.",
+                                    labels=("status",))
+        for status in ("online", "offline"):
+            devices.add_metric([status], sum(s.status == status for s in states.values()))
+        yield devices
+        yield CounterMetricFamily("sereport_probe_cycles", "Probe cycles since start.",
+                                  value=monitor.cycles)
+        yield GaugeMetricFamily("sereport_probe_cycle_duration_seconds",
+                                "Seconds the last probe cycle took.",
+                                value=round(monitor.last_cycle_seconds, 6))
+
+        each = GaugeMetricFamily("sereport_probe_duration_seconds",
+                                 "Seconds each device's last probe took.", labels=DEVICE_LABELS)
+        up = GaugeMetricFamily("sereport_device_up", "1 when the device is reported online.",
+                               labels=DEVICE_LABELS)
+        for device in reporter.registry.devices():
+            state = states.get(device.id)
+            if state is not None and state.probed:
+                who = [device.id, device.name]
+                each.add_metric(who, round(state.duration, 6))
+                up.add_metric(who, int(state.status == "online"))
+        yield from (each, up)
 
 
 def exposition(view: View) -> str:
-    reporter = view.reporter
-    out: list[str] = []
-    _Family(out, "sereport_info", "gauge", "sereport's version.").add(1, version=__version__)
-    _Family(out, "sereport_uptime_seconds", "gauge", "Seconds since sereport started.").add(
-        view.uptime())
-    _Family(out, "sereport_beats_total", "counter", "Beats since start.").add(reporter.beats)
-    sent = _Family(out, "sereport_reports_total", "counter",
-                   "Reports POSTed per target and format, by result.")
-    targets = reporter.targets()
-    for t in targets:
-        sent.add(t["sent_ok"], target=t["url"], format=t["format"], result="ok")
-        sent.add(t["sent_failed"], target=t["url"], format=t["format"], result="failed")
-    missed = _Family(out, "sereport_missed_beats", "gauge",
-                     "Beats missed in a row per target and format.")
-    for t in targets:
-        missed.add(t["missed_beats"], target=t["url"], format=t["format"])
-    last = _Family(out, "sereport_last_success_timestamp_seconds", "gauge",
-                   "Unix time of the last accepted report per target and format.")
-    for t in targets:
-        if t["last_success_at"]:
-            last.add(round(t["last_success_at"], 3), target=t["url"], format=t["format"])
-    states = reporter.monitor.states()
-    devices = _Family(out, "sereport_devices", "gauge", "Devices by reported status.")
-    for status in ("online", "offline"):
-        devices.add(sum(s.status == status for s in states.values()), status=status)
-    monitor = reporter.monitor
-    _Family(out, "sereport_probe_cycles_total", "counter", "Probe cycles since start.").add(
-        monitor.cycles)
-    _Family(out, "sereport_probe_cycle_duration_seconds", "gauge",
-            "Seconds the last probe cycle took.").add(round(monitor.last_cycle_seconds, 6))
-    each = _Family(out, "sereport_probe_duration_seconds", "gauge",
-                   "Seconds each device's last probe took.")
-    up = _Family(out, "sereport_device_up", "gauge", "1 when the device is reported online.")
-    for device in reporter.registry.devices():
-        state = states.get(device.id)
-        if state is not None and state.probed:
-            each.add(round(state.duration, 6), device=device.id, name=device.name)
-            up.add(int(state.status == "online"), device=device.id, name=device.name)
-    return "\n".join(out) + "\n"
+    """The text format 0.0.4 (``text/plain; version=0.0.4``) of the view's metrics."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Collector(view))
+    return generate_latest(registry).decode("utf-8")

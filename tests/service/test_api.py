@@ -239,7 +239,7 @@ def test_status_and_metrics(box, platform):
     assert status["devices"][0]["name"] == "seeded" and status["devices_online"] == 1
     code, text, answer = client.call("GET", "/metrics")
     assert answer.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    assert f'sereport_reports_total{{target="{platform.url}",format="gateway",result="ok"}}' in text
+    assert f'sereport_reports_total{{format="gateway",result="ok",target="{platform.url}"}}' in text
     assert 'sereport_devices{status="online"} 1' in text
     assert "# TYPE sereport_beats_total counter" in text
     assert "sereport_last_success_timestamp_seconds{" in text
