@@ -4,8 +4,10 @@
 is up (a 401 too).  With credentials (in the URL or the device record) it
 also sends ``DESCRIBE``, answering a Basic or Digest (MD5) challenge, so a
 wrong password or path is reported as ``auth_failed`` / ``not_found`` while
-the device stays online.  rtsps does not verify the camera's certificate:
-cameras use self-signed ones, and the question here is only "is it up".
+the device stays online.  The request URI is the URL as given, without its
+user:password@ (an IPv6 host stays in its brackets).  rtsps does not verify
+the camera's certificate: cameras use self-signed ones, and the question
+here is only "is it up".
 
 A plain RTSP connection that ends a probe well is kept for the next cycle
 (``probes.kept``): the next probe asks on it, with half the probe timeout to

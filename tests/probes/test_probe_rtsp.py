@@ -177,3 +177,30 @@ def test_digest_preferred_over_basic_and_sha256_ignored():
 def test_parse_challenge_quoted_values():
     assert parse_challenge('Digest realm="a \\"b\\", c", nonce=abc') == (
         "digest", {"realm": 'a "b", c', "nonce": "abc"})
+
+
+def test_real_server_on_ipv6_loopback_with_digest():
+    server = GstRtspServer("digest", "admin", PASSWORD, host="::1")
+    try:
+        outcome = probe(url=f"rtsp://admin:{QUOTED}@[::1]:{server.port}/cam")
+        wrong = probe(url=f"rtsp://admin:wrong@[::1]:{server.port}/cam", ip="::1")
+    finally:
+        server.close()
+    assert (outcome.ok, outcome.reason, outcome.detail) == (True, "ok", "RTSP 200")
+    assert (wrong.ok, wrong.reason) == (True, "auth_failed")
+
+
+def test_ipv6_request_uri_keeps_its_brackets():
+    server = LineServer(lambda req: b"RTSP/1.0 401 Unauthorized\r\nCSeq: 2\r\n"
+                                    b'WWW-Authenticate: Digest realm="r", nonce="n"\r\n\r\n'
+                        if req.startswith("DESCRIBE") else b"RTSP/1.0 200 OK\r\nCSeq: 1\r\n\r\n",
+                        host="::1")
+    try:
+        probe(url=f"rtsp://admin:secret@[::1]:{server.port}/cam")
+    finally:
+        server.close()
+    uri = f"rtsp://[::1]:{server.port}/cam"
+    assert [r.split("\r\n", 1)[0] for r in server.requests] == [
+        f"OPTIONS {uri} RTSP/1.0", f"DESCRIBE {uri} RTSP/1.0", f"DESCRIBE {uri} RTSP/1.0"]
+    assert f'uri="{uri}"' in server.requests[2]
+
