@@ -551,3 +551,29 @@ class KamailioPeer(Subprocess):
                           "-w", str(workdir)])
         _wait_until(lambda: udp_bound("::1", self.port), self, "kamailio")
 
+
+# --- an RTSP camera that hangs on the authenticated DESCRIBE -----------------------------
+
+class StallingRtspCamera(LineServer):
+    """A camera as users met it: it answers OPTIONS (200) and a DESCRIBE without credentials
+    (401 with a Digest challenge), then never answers the DESCRIBE with credentials.  With
+    ``stall_on="DESCRIBE"`` it hangs on the first DESCRIBE already."""
+
+    def __init__(self, stall_on: str = "DESCRIBE with credentials", host: str = "127.0.0.1"):
+        self.stall_on = stall_on
+        super().__init__(self._answer, host=host)
+
+    def _answer(self, request: str) -> bytes:
+        import re
+
+        method = request.split(" ", 1)[0]
+        cseq = (re.search(r"(?im)^CSeq:\s*(\d+)", request) or [None, "0"])[1]
+        credentials = re.search(r"(?im)^Authorization:", request) is not None
+        if method == "DESCRIBE" and (self.stall_on == "DESCRIBE" or credentials):
+            return b""  # no answer, the connection left open
+        if method == "DESCRIBE":
+            return (f"RTSP/1.0 401 Unauthorized\r\nCSeq: {cseq}\r\n"
+                    'WWW-Authenticate: Digest realm="IP Camera", '
+                    'nonce="a1b2c3d4e5f60718293a4b5c6d7e8f90"\r\n\r\n').encode()
+        return (f"RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\n"
+                "Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n\r\n").encode()

@@ -29,7 +29,7 @@ MAX_HEAD = 64 * 1024
 # Reasons a probe gives, for logs, the status file and the local API.
 REASONS = ("ok", "timeout", "refused", "auth_failed", "not_found", "error_status", "tls_error",
            "unreachable", "reset", "bad_response", "missing_file", "not_a_file", "unreadable",
-           "empty_file", "no_recent_picture", "static", "error")
+           "empty_file", "no_recent_picture", "static", "describe_timeout", "error")
 RESOLVER = engine.Workers("resolve")
 
 
