@@ -157,14 +157,20 @@ class Subprocess:
 class GstRtspServer(Subprocess):
     """Debian's GStreamer RTSP server on loopback; auth: none, basic or digest."""
 
-    def __init__(self, auth: str = "none", user: str = "admin", password: str = "pa:ss@1"):
+    def __init__(self, auth: str = "none", user: str = "admin", password: str = "pa:ss@1",
+                 host: str = "127.0.0.1"):
         need(gst_rtsp_available(), "GStreamer RTSP server (python3-gi, gir1.2-gst-rtsp-server-1.0)")
-        self.port = refused_port()
+        if ":" in host:
+            need_ipv6_loopback()
+        self.port = free_port(host=host)
         args = [SYSTEM_PYTHON, str(PEERS_BIN / "rtsp_server.py"), str(self.port), "/cam", auth]
         if auth != "none":
             args += [user, password]
+        if host != "127.0.0.1":
+            args.append(f"--address={host}")
         super().__init__(args, ready="READY")
-        self.base = f"rtsp://127.0.0.1:{self.port}"
+        self.host = f"[{host}]" if ":" in host else host
+        self.base = f"rtsp://{self.host}:{self.port}"
 
 
 class SippOptionsPeer(Subprocess):
@@ -196,11 +202,12 @@ def udp_port_bound(port: int) -> bool:
 
 
 class SilentUdp:
-    """A UDP port that receives and never answers."""
+    """A UDP port that receives and never answers (on host: 127.0.0.1, or ::1)."""
 
-    def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
+    def __init__(self, host: str = "127.0.0.1"):
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                  socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
         self.port = self.sock.getsockname()[1]
 
     def close(self):
@@ -212,14 +219,15 @@ class LineServer:
     ``reply(request_text) -> bytes`` (None: close); with ``tls`` a certificate made on the
     spot; with ``close_after`` the connection is closed after each reply."""
 
-    def __init__(self, reply, tls_dir: Path | None = None, close_after: bool = False):
+    def __init__(self, reply, tls_dir: Path | None = None, close_after: bool = False,
+                 host: str = "127.0.0.1"):
         self.reply = reply
         self.close_after = close_after
         self.requests: list[str] = []
         self.accepted = 0
-        self.sock = socket.socket()
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((host, 0))
         self.sock.listen(64)
         self.port = self.sock.getsockname()[1]
         self.context = None
@@ -401,3 +409,186 @@ class Platform:
         if self.mode != "refuse":
             self._stop_listening()
         self.mode = "closed"
+
+
+# --- IPv6 loopback peers: real servers that insist on bracketed IPv6 literals -----------
+
+def ipv6_loopback() -> bool:
+    """Whether this machine has ::1 (a container may have IPv6 off)."""
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+def need_ipv6_loopback() -> None:
+    need(ipv6_loopback(), "IPv6 loopback (::1)")
+
+
+def free_port(kind: int = socket.SOCK_STREAM, host: str = "127.0.0.1") -> int:
+    """A port nobody listens on now, on host (127.0.0.1 or ::1)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, kind) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def _wait_until(check, proc: Subprocess, what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        if proc.proc.poll() is not None:
+            break
+        time.sleep(0.05)
+    proc.close()
+    raise RuntimeError(f"{what} did not start (exit status {proc.proc.returncode})")
+
+
+def tcp_listening(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def udp_bound(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _program(name: str) -> str | None:
+    """A daemon's path: the sbin folders are not on every user's PATH."""
+    return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+
+
+SOAP_TIME = ('<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope">'
+             "<s:Body><tds:GetSystemDateAndTimeResponse/></s:Body></s:Envelope>")
+
+
+class NginxPeer(Subprocess):
+    """Debian's nginx on [::1]:port, answering POST /onvif/device_service with ``status``
+    (200: a SOAP answer; 401: a Digest challenge), from a minimal config in ``workdir``.
+    Each request's Host header, as nginx saw it, is logged: ``hosts()``."""
+
+    def __init__(self, workdir: Path, status: int = 200):
+        program = _program("nginx")
+        need(program is not None, "nginx (Debian package nginx)")
+        need_ipv6_loopback()
+        self.port = free_port(host="::1")
+        self.workdir = workdir
+        self.log = workdir / "hosts.log"
+        if status == 401:
+            answer = ("add_header WWW-Authenticate 'Digest realm=\"onvif\", qop=\"auth\", "
+                      "nonce=\"5ccc069c403ebaf9f0171e9517f40e41\"' always; return 401;")
+        else:
+            answer = f"default_type application/soap+xml; return {status} '{SOAP_TIME}';"
+        temp = "".join(f"  {kind}_temp_path {workdir / kind};\n"
+                       for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        conf = workdir / "nginx.conf"
+        conf.write_text(
+            "daemon off;\nmaster_process off;\nworker_processes 1;\n"
+            f"pid {workdir / 'nginx.pid'};\nerror_log stderr warn;\n"
+            "events { worker_connections 64; }\n"
+            "http {\n"
+            "  log_format hosts '$http_host';\n"
+            f"  access_log {self.log} hosts;\n"
+            f"{temp}"
+            "  server {\n"
+            f"    listen [::1]:{self.port};\n"
+            f"    location = /onvif/device_service {{ {answer} }}\n"
+            "  }\n"
+            "}\n", encoding="utf-8")
+        super().__init__([program, "-e", "stderr", "-p", str(workdir), "-c", str(conf)])
+        _wait_until(lambda: tcp_listening("::1", self.port), self, "nginx")
+
+    def hosts(self) -> list[str]:
+        """The Host header of each request nginx logged ('-' when it could not parse one)."""
+        return self.log.read_text(encoding="utf-8").split()
+
+
+class LighttpdPeer(Subprocess):
+    """Debian's lighttpd on [::1]:port with mod_auth: /onvif/ wants Digest credentials, so
+    the ONVIF POST gets 401 with a challenge, as from a camera that wants a login."""
+
+    def __init__(self, workdir: Path):
+        program = _program("lighttpd")
+        need(program is not None, "lighttpd (Debian package lighttpd)")
+        need_ipv6_loopback()
+        self.port = free_port(host="::1")
+        (workdir / "www").mkdir(exist_ok=True)
+        (workdir / "users").write_text("admin:secret\n", encoding="utf-8")
+        conf = workdir / "lighttpd.conf"
+        conf.write_text(
+            f'server.document-root = "{workdir / "www"}"\n'
+            'server.bind = "[::1]"\n'
+            f"server.port = {self.port}\n"
+            'server.modules = ("mod_auth", "mod_authn_file")\n'
+            f'server.pid-file = "{workdir / "lighttpd.pid"}"\n'
+            f'server.upload-dirs = ("{workdir}")\n'
+            'auth.backend = "plain"\n'
+            f'auth.backend.plain.userfile = "{workdir / "users"}"\n'
+            'auth.require = ("/onvif/" => ("method" => "digest", "realm" => "onvif", '
+            '"require" => "valid-user"))\n', encoding="utf-8")
+        super().__init__([program, "-D", "-f", str(conf)])
+        _wait_until(lambda: tcp_listening("::1", self.port), self, "lighttpd")
+
+
+class KamailioPeer(Subprocess):
+    """Debian's kamailio SIP server on udp:[::1]:port, from a minimal config in ``workdir``:
+    requests that fail its sanity checks are dropped, OPTIONS get 200 OK."""
+
+    def __init__(self, workdir: Path):
+        program = _program("kamailio")
+        need(program is not None, "kamailio (Debian package kamailio)")
+        need_ipv6_loopback()
+        self.port = free_port(socket.SOCK_DGRAM, host="::1")
+        conf = workdir / "kamailio.cfg"
+        conf.write_text(
+            "#!KAMAILIO\n"
+            "debug=2\nlog_stderror=yes\nchildren=1\ndisable_tcp=yes\nauto_aliases=no\n"
+            f"listen=udp:[::1]:{self.port}\n"
+            'loadmodule "sl.so"\nloadmodule "sanity.so"\n'
+            "request_route {\n"
+            "    if (!sanity_check()) { exit; }\n"
+            '    if (method == "OPTIONS") { sl_send_reply("200", "OK"); exit; }\n'
+            '    sl_send_reply("405", "Method Not Allowed");\n'
+            "}\n", encoding="utf-8")
+        (workdir / "run").mkdir(exist_ok=True)
+        super().__init__([program, "-f", str(conf), "-DD", "-E",
+                          "-P", str(workdir / "kamailio.pid"), "-Y", str(workdir / "run"),
+                          "-w", str(workdir)])
+        _wait_until(lambda: udp_bound("::1", self.port), self, "kamailio")
+
+
+# --- an RTSP camera that hangs on the authenticated DESCRIBE -----------------------------
+
+class StallingRtspCamera(LineServer):
+    """A camera as users met it: it answers OPTIONS (200) and a DESCRIBE without credentials
+    (401 with a Digest challenge), then never answers the DESCRIBE with credentials.  With
+    ``stall_on="DESCRIBE"`` it hangs on the first DESCRIBE already."""
+
+    def __init__(self, stall_on: str = "DESCRIBE with credentials", host: str = "127.0.0.1"):
+        self.stall_on = stall_on
+        super().__init__(self._answer, host=host)
+
+    def _answer(self, request: str) -> bytes:
+        import re
+
+        method = request.split(" ", 1)[0]
+        cseq = (re.search(r"(?im)^CSeq:\s*(\d+)", request) or [None, "0"])[1]
+        credentials = re.search(r"(?im)^Authorization:", request) is not None
+        if method == "DESCRIBE" and (self.stall_on == "DESCRIBE" or credentials):
+            return b""  # no answer, the connection left open
+        if method == "DESCRIBE":
+            return (f"RTSP/1.0 401 Unauthorized\r\nCSeq: {cseq}\r\n"
+                    'WWW-Authenticate: Digest realm="IP Camera", '
+                    'nonce="a1b2c3d4e5f60718293a4b5c6d7e8f90"\r\n\r\n').encode()
+        return (f"RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\n"
+                "Public: OPTIONS, DESCRIBE, SETUP, PLAY, TEARDOWN\r\n\r\n").encode()

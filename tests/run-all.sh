@@ -22,7 +22,7 @@ APT_PACKAGES=(
   python3-venv
   python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
-  sip-tester openssl
+  sip-tester kamailio nginx lighttpd openssl
   chromium systemd
   debootstrap qemu-user-static binfmt-support systemd-container
   prometheus  # for promtool (check metrics); it is the only Debian package with it

@@ -29,7 +29,7 @@ MAX_HEAD = 64 * 1024
 # Reasons a probe gives, for logs, the status file and the local API.
 REASONS = ("ok", "timeout", "refused", "auth_failed", "not_found", "error_status", "tls_error",
            "unreachable", "reset", "bad_response", "missing_file", "not_a_file", "unreadable",
-           "empty_file", "no_recent_picture", "static", "error")
+           "empty_file", "no_recent_picture", "static", "describe_timeout", "error")
 RESOLVER = engine.Workers("resolve")
 
 
@@ -64,8 +64,26 @@ class Outcome:
     detail: str = ""  # for people: "RTSP 401", "no connection within 2s"
 
 
+def host_text(host: str) -> str:
+    """host as a URI, a Host header or a SIP header writes it: an IPv6 literal in brackets
+    (without its zone, "%eth0", which means nothing to the peer), anything else as it is."""
+    host = unbracket(host)
+    return f"[{host.split('%', 1)[0]}]" if ":" in host else host
+
+
+def host_port(host: str, port: int) -> str:
+    """'host:port' as written in a URI or a Host header: '[::1]:80', '10.0.0.5:80'."""
+    return f"{host_text(host)}:{port}"
+
+
+def unbracket(host: str) -> str:
+    """'[::1]' -> '::1': a device's ip may be written either way."""
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
 def address(host: str, port: int, until: float):
     """(family, sockaddr) of host: an IP at once, a name looked up in a worker thread."""
+    host = unbracket(host)
     for family in (socket.AF_INET, socket.AF_INET6):
         try:
             socket.inet_pton(family, host)
@@ -81,6 +99,7 @@ def address(host: str, port: int, until: float):
 
 def connect(host: str, port: int, settings: Settings, tls=None):
     """A Stream to host:port within the connect timeout (TLS handshake included)."""
+    host = unbracket(host)
     limit = min(settings.connect_timeout, settings.timeout)
     until = time.monotonic() + limit
     try:

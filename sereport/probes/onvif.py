@@ -1,13 +1,15 @@
 """onvif: the device answers an unauthenticated SOAP GetSystemDateAndTime.
 
-POST to http://IP:PORT/onvif/device_service (port: probe_port, else 80).
+POST to http://IP:PORT/onvif/device_service (port: probe_port, else 80); an
+IPv6 address is bracketed in the Host header ("Host: [::1]:80"), as HTTP
+servers insist.
 HTTP 200, 401 (auth wanted) or a SOAP Fault all mean the device is up.
 """
 
 from __future__ import annotations
 
-from sereport.probes import (USER_AGENT, Outcome, ProbeError, Settings, connect, read_head,
-                             skip_body, status_code)
+from sereport.probes import (USER_AGENT, Outcome, ProbeError, Settings, connect, host_port,
+                             read_head, skip_body, status_code)
 
 PATH = "/onvif/device_service"
 ACTION = "http://www.onvif.org/ver10/device/wsdl/GetSystemDateAndTime"
@@ -21,7 +23,7 @@ def probe(device, settings: Settings):
     port = device.probe_port or 80
     stream = yield from connect(device.ip, port, settings)
     try:
-        head = (f"POST {PATH} HTTP/1.1\r\nHost: {device.ip}:{port}\r\n"
+        head = (f"POST {PATH} HTTP/1.1\r\nHost: {host_port(device.ip, port)}\r\n"
                 f'Content-Type: application/soap+xml; charset=utf-8; action="{ACTION}"\r\n'
                 f"Content-Length: {len(BODY)}\r\nUser-Agent: {USER_AGENT}\r\n"
                 "Connection: close\r\n\r\n")

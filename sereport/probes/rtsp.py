@@ -4,8 +4,13 @@
 is up (a 401 too).  With credentials (in the URL or the device record) it
 also sends ``DESCRIBE``, answering a Basic or Digest (MD5) challenge, so a
 wrong password or path is reported as ``auth_failed`` / ``not_found`` while
-the device stays online.  rtsps does not verify the camera's certificate:
-cameras use self-signed ones, and the question here is only "is it up".
+the device stays online.  A camera that answered OPTIONS and then gives no
+answer to a DESCRIBE before the probe timeout (some hang on the one with
+credentials) stays online too, with reason ``describe_timeout``; that
+connection is not kept.  The request URI is the URL as given, without its
+user:password@ (an IPv6 host stays in its brackets).  rtsps does not verify
+the camera's certificate: cameras use self-signed ones, and the question
+here is only "is it up".
 
 A plain RTSP connection that ends a probe well is kept for the next cycle
 (``probes.kept``): the next probe asks on it, with half the probe timeout to
@@ -80,17 +85,24 @@ class _Session:
         self.stream, self.uri = stream, uri
         self.cseq = 0
         self.answered = False  # an RTSP answer came on this connection in this probe
+        self.asking = ""  # the request waiting for its answer, for people: "DESCRIBE"
+        self.asked_at = 0.0  # when it was sent (monotonic)
+        self.spent = False  # left with a request unanswered: not to be kept
 
     def request(self, method: str, **headers: str):
         """(code, headers) of the answer."""
         self.cseq += 1
         lines = [f"{method} {self.uri} RTSP/1.0", f"CSeq: {self.cseq}", f"User-Agent: {USER_AGENT}"]
         lines += [f"{name.replace('_', '-')}: {value}" for name, value in headers.items()]
+        self.asking = f"{method} with credentials" if "Authorization" in headers else method
+        self.asked_at = time.monotonic()
         yield from self.stream.write(("\r\n".join(lines) + "\r\n\r\n").encode("utf-8"))
         line, answer = yield from read_head(self.stream)
         code = status_code(line, "RTSP")
         self.answered = True
+        self.asking = f"the rest of the answer to {self.asking}"
         yield from skip_body(self.stream, answer)
+        self.asking = ""
         return code, answer
 
 
@@ -124,6 +136,17 @@ def _ask(session: _Session, user: str, password: str):
             # It answered OPTIONS: the device is up, the rest went wrong.
             return Outcome(True, "error_status", exc.detail)
         raise
+    except TimeoutError:
+        # The probe's deadline (thrown in by the engine).  A camera that answered OPTIONS is
+        # up, even if it then hangs on a DESCRIBE: say so rather than call it offline.
+        if not session.answered:
+            raise
+        session.spent = True  # an answer may still come on it: never reuse this connection
+        waited = time.monotonic() - session.asked_at
+        missing = (f"{session.asking} did not come" if session.asking.startswith("the rest")
+                   else f"{session.asking} got no answer")
+        reason = "describe_timeout" if "DESCRIBE" in session.asking else "error_status"
+        return Outcome(True, reason, f"answered OPTIONS; {missing} within {waited:.1f}s")
 
 
 def probe(device, settings: Settings):
@@ -163,6 +186,6 @@ def probe(device, settings: Settings):
 
 
 def _keep_or_close(kept, key: tuple, session: _Session, outcome: Outcome) -> Outcome:
-    if kept is None or session.stream.buffer or not kept.keep(key, session):
+    if kept is None or session.spent or session.stream.buffer or not kept.keep(key, session):
         session.stream.close()
     return outcome

@@ -3,7 +3,9 @@
 Sent to the device's IP, port probe_port, else the URL's port, else 5060;
 resent every 0.5 s (UDP loses packets) until the deadline.  Any SIP
 response with our Call-ID means the device is up; an ICMP port-unreachable
-is a refusal.
+is a refusal.  IPv6 addresses are bracketed wherever the request writes a
+host (request URI, Via, From, To, Contact), as RFC 3261 wants and SIP
+servers insist: ``OPTIONS sip:user@[::1]:5060 SIP/2.0``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import socket
 import time
 from urllib.parse import urlsplit
 
-from sereport.probes import USER_AGENT, Outcome, ProbeError, Settings, address
+from sereport.probes import (USER_AGENT, Outcome, ProbeError, Settings, address, host_port,
+                             host_text, unbracket)
 from sereport.probes.engine import READ
 
 RESEND = 0.5
@@ -23,21 +26,33 @@ def target(device) -> tuple[str, int, str]:
     """(host, port, user) for the OPTIONS request."""
     try:
         parts = urlsplit(device.url)
-        url_port = parts.port if parts.hostname == device.ip else None
+        url_port = parts.port if _same_host(parts.hostname or "", device.ip) else None
         user = parts.username or ""
     except ValueError:
         url_port, user = None, ""
     return device.ip, device.probe_port or url_port or 5060, user
 
 
+def _same_host(a: str, b: str) -> bool:
+    """Whether two hosts are the same: IP addresses compared as addresses ('::1' is '0::1')."""
+    a, b = unbracket(a), unbracket(b)
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            return socket.inet_pton(family, a) == socket.inet_pton(family, b)
+        except (OSError, ValueError):
+            continue
+    return a.lower() == b.lower()
+
+
 def request(host: str, port: int, user: str, local: tuple[str, int], call_id: str, tag: str) -> bytes:
-    uri = f"sip:{user}@{host}:{port}" if user else f"sip:{host}:{port}"
-    me = f"{local[0]}:{local[1]}"
+    where = host_port(host, port)
+    uri = f"sip:{user}@{where}" if user else f"sip:{where}"
+    me = host_port(local[0], local[1])
     return ("\r\n".join([
         f"OPTIONS {uri} SIP/2.0",
         f"Via: SIP/2.0/UDP {me};rport;branch=z9hG4bK{os.urandom(6).hex()}",
         "Max-Forwards: 70",
-        f"From: <sip:sereport@{local[0]}>;tag={tag}",
+        f"From: <sip:sereport@{host_text(local[0])}>;tag={tag}",
         f"To: <{uri}>",
         f"Call-ID: {call_id}",
         "CSeq: 1 OPTIONS",

@@ -2,8 +2,9 @@
 
 Runs under the system /usr/bin/python3 (where `gi` imports), started by the
 test suite as a subprocess.  Usage:
-    rtsp_server.py PORT PATH none|basic|digest [USER PASSWORD]
-Prints "READY" once it listens; serves a test pattern as MJPEG over RTP.
+    rtsp_server.py PORT PATH none|basic|digest [USER PASSWORD] [--address=ADDRESS]
+Prints "READY" once it listens (on ADDRESS: 127.0.0.1 unless given, e.g. ::1);
+serves a test pattern as MJPEG over RTP.
 """
 
 from __future__ import annotations
@@ -19,17 +20,20 @@ from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 
 def main() -> None:
-    port, path, auth_kind = sys.argv[1], sys.argv[2], sys.argv[3]
+    options = [arg for arg in sys.argv[1:] if arg.startswith("--address=")]
+    argv = [arg for arg in sys.argv if arg not in options]
+    address = options[-1].split("=", 1)[1] if options else "127.0.0.1"
+    port, path, auth_kind = argv[1], argv[2], argv[3]
     Gst.init(None)
     server = GstRtspServer.RTSPServer()
-    server.set_address("127.0.0.1")
+    server.set_address(address)
     server.set_service(port)
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch("( videotestsrc is-live=true ! video/x-raw,format=I420,width=160,height=120,framerate=5/1"
                        " ! jpegenc ! rtpjpegpay name=pay0 pt=26 )")
     factory.set_shared(True)
     if auth_kind != "none":
-        user, password = sys.argv[4], sys.argv[5]
+        user, password = argv[4], argv[5]
         auth = GstRtspServer.RTSPAuth()
         token = GstRtspServer.RTSPToken()
         token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "user")

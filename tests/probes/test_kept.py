@@ -7,7 +7,7 @@ import re
 import pytest
 
 from helpers import device
-from peers import GstRtspServer, LineServer
+from peers import GstRtspServer, LineServer, StallingRtspCamera
 from sereport import probes
 from sereport.probes.kept import Kept
 
@@ -81,6 +81,20 @@ def test_a_dead_camera_on_a_kept_connection_is_a_failed_probe_within_the_timeout
         kept.close()
         server.close()
     assert (outcome.ok, outcome.reason) == (False, "timeout") and seconds < 1.3
+
+
+def test_a_camera_left_hanging_on_describe_is_online_and_its_connection_not_kept():
+    """An answer to the unanswered DESCRIBE may still come: that connection is never reused."""
+    camera = StallingRtspCamera()
+    kept = Kept(10)
+    try:
+        outcomes = cycles(f"rtsp://admin:pw@127.0.0.1:{camera.port}/cam", 2, kept)
+        assert len(kept) == 0
+    finally:
+        kept.close()
+        camera.close()
+    assert [(o.ok, o.reason) for o in outcomes] == [(True, "describe_timeout")] * 2
+    assert camera.accepted == 2
 
 
 def test_limit_and_retain_and_close():

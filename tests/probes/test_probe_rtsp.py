@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 
 from helpers import FAST, probe
-from peers import GstRtspServer, HangingServer, LineServer, refused_port
+from peers import GstRtspServer, HangingServer, LineServer, StallingRtspCamera, refused_port
 from sereport.probes.rtsp import authorization, parse_challenge
 
 PASSWORD = "pa:ss@1"  # characters that must be percent-encoded in a URL
@@ -177,3 +178,56 @@ def test_digest_preferred_over_basic_and_sha256_ignored():
 def test_parse_challenge_quoted_values():
     assert parse_challenge('Digest realm="a \\"b\\", c", nonce=abc') == (
         "digest", {"realm": 'a "b", c', "nonce": "abc"})
+
+
+def test_real_server_on_ipv6_loopback_with_digest():
+    server = GstRtspServer("digest", "admin", PASSWORD, host="::1")
+    try:
+        outcome = probe(url=f"rtsp://admin:{QUOTED}@[::1]:{server.port}/cam")
+        wrong = probe(url=f"rtsp://admin:wrong@[::1]:{server.port}/cam", ip="::1")
+    finally:
+        server.close()
+    assert (outcome.ok, outcome.reason, outcome.detail) == (True, "ok", "RTSP 200")
+    assert (wrong.ok, wrong.reason) == (True, "auth_failed")
+
+
+def test_ipv6_request_uri_keeps_its_brackets():
+    server = LineServer(lambda req: b"RTSP/1.0 401 Unauthorized\r\nCSeq: 2\r\n"
+                                    b'WWW-Authenticate: Digest realm="r", nonce="n"\r\n\r\n'
+                        if req.startswith("DESCRIBE") else b"RTSP/1.0 200 OK\r\nCSeq: 1\r\n\r\n",
+                        host="::1")
+    try:
+        probe(url=f"rtsp://admin:secret@[::1]:{server.port}/cam")
+    finally:
+        server.close()
+    uri = f"rtsp://[::1]:{server.port}/cam"
+    assert [r.split("\r\n", 1)[0] for r in server.requests] == [
+        f"OPTIONS {uri} RTSP/1.0", f"DESCRIBE {uri} RTSP/1.0", f"DESCRIBE {uri} RTSP/1.0"]
+    assert f'uri="{uri}"' in server.requests[2]
+
+
+@pytest.mark.parametrize("stall_on, host, url_host", [
+    ("DESCRIBE with credentials", "127.0.0.1", "127.0.0.1"),
+    ("DESCRIBE with credentials", "::1", "[::1]"),
+    ("DESCRIBE", "127.0.0.1", "127.0.0.1"),
+])
+def test_a_camera_that_answered_options_then_hangs_on_describe_stays_online(stall_on, host,
+                                                                            url_host):
+    camera = StallingRtspCamera(stall_on, host=host)
+    try:
+        started = time.monotonic()
+        outcome = probe(url=f"rtsp://admin:{QUOTED}@{url_host}:{camera.port}/cam")
+        took = time.monotonic() - started
+    finally:
+        camera.close()
+    assert (outcome.ok, outcome.reason) == (True, "describe_timeout")
+    assert re.fullmatch(rf"answered OPTIONS; {stall_on} got no answer within (0\.9|1\.0)s",
+                        outcome.detail), outcome.detail
+    asked = [r.split(" ", 1)[0] for r in camera.requests]
+    if stall_on == "DESCRIBE":
+        assert asked == ["OPTIONS", "DESCRIBE"]
+    else:
+        assert asked == ["OPTIONS", "DESCRIBE", "DESCRIBE"]
+        assert "\r\nAuthorization: Digest " in camera.requests[2]
+    assert FAST.timeout - 0.05 <= took < FAST.timeout + 0.5  # the probe's deadline, no later
+
