@@ -41,7 +41,25 @@ if [ ${#missing[@]} -gt 0 ]; then
   else
     echo "run-all: installing ${missing[*]}" >&2
     "${SUDO[@]}" apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # The tests start their peers themselves: Debian must not start the packages' own
+    # servers (nginx on 80, kamailio on 5060, prometheus on 9090) while installing them.
+    policy=/usr/sbin/policy-rc.d made_policy=""
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
+      "${SUDO[@]}" chmod 0755 "$policy"
+      made_policy=1
+    fi
+    rc=0
+    DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+    [ -z "$made_policy" ] || "${SUDO[@]}" rm -f "$policy"
+    [ "$rc" -eq 0 ] || { echo "run-all: apt-get install failed" >&2; exit "$rc"; }
+    if [ -d /run/systemd/system ]; then  # nor start them at the next boot
+      for service in nginx lighttpd kamailio prometheus; do
+        case " ${missing[*]} " in *" $service "*)
+          "${SUDO[@]}" systemctl disable --now "$service" >/dev/null 2>&1 || true ;;
+        esac
+      done
+    fi
   fi
 fi
 
