@@ -63,5 +63,7 @@ def test_quick_start_runs_as_written(tmp_path):
     assert "Traceback" not in text
     assert (runtime / "sereport").is_dir()  # its runtime files went to the user's directory
     assert {path: stamp(path) for path in watched} == before  # the host's /run and /var untouched
-    leftovers = subprocess.run(["pgrep", "-f", str(checkout)], capture_output=True, text=True)
-    assert leftovers.stdout.strip() == "", "processes left running"
+    def gone() -> bool:  # the receiver, stopped by the command's trap, takes a moment
+        found = subprocess.run(["pgrep", "-f", str(checkout)], capture_output=True, text=True)
+        return found.stdout.strip() == ""
+    assert wait_for(gone, 10), "processes left running"

@@ -229,6 +229,8 @@ def parse_device(raw: object, where: str) -> tuple[Device | None, list[str]]:
         if wrong:
             problems.append(f"{where}.url: {shown!r}: {wrong}")
     given_ip = text("ip")
+    if given_ip.startswith("[") and given_ip.endswith("]"):  # an IPv6 literal as URLs write it
+        given_ip = given_ip[1:-1]
     ip = given_ip or (ip_from_url(url, kind) if kind in KINDS else "")
     if given_ip and _ip_problem(given_ip):
         problems.append(f"{where}.ip: {given_ip!r} {_ip_problem(given_ip)}")
