@@ -8,10 +8,11 @@ page at / (one row per box, stale after 3 intervals, expandable to its
 devices), which refreshes itself from /boxes.json.  ``--json-log FILE``
 appends every heartbeat received as one JSON line.
 
-``Receiver`` is a WSGI app served by waitress through ``sereport.httpd``
-(shared, like the rest of what this imports; nothing of the agent): HTTP/1.1
-with keep-alive and ``Expect: 100-continue``, IPv4 or IPv6, a few worker
-threads, and connections closed after ``--idle-timeout`` seconds of quiet.
+``Receiver`` is a WSGI app, served by waitress through the shared helper
+``sereport.httpd`` (the receiver imports nothing of the agent): HTTP/1.1 with
+keep-alive and ``Expect: 100-continue``, IPv4 or IPv6, a few worker threads,
+at most ``CONNECTION_LIMIT`` connections, each closed after ``--idle-timeout``
+seconds of quiet.
 """
 
 from __future__ import annotations
