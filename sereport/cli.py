@@ -60,7 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
     receive.add_argument("--port", type=int, default=9528, help="port to listen on (default: 9528)")
     receive.add_argument("--json-log", metavar="FILE",
                          help="append every heartbeat received to FILE as one JSON line")
+    receive.add_argument("--idle-timeout", type=_seconds, default=30, metavar="SECONDS",
+                         help="close a connection quiet for this long (default: 30)")
     return parser
+
+
+def _seconds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds from 1 to 3600")
+    return value
 
 
 def _stop_on_signals() -> threading.Event:
@@ -128,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "receive":
         from sereport.receiver.server import serve
 
-        return serve(args.host, args.port, args.json_log, _stop_on_signals())
+        return serve(args.host, args.port, args.json_log, _stop_on_signals(), args.idle_timeout)
     path = config.resolve_path(args.config)
     try:
         cfg = config.load(path)

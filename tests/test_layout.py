@@ -10,7 +10,8 @@ The rules (README, "Layout"), one area per folder:
   service   daemon, notify, API, metrics     may import report and what it stands on
   receiver  a program of its own             may import shared helpers only
   config    keys, loading, checks            may import devices.records (a leaf), shared
-  shared    logs, redact, atomic, limits     import nothing of the agent
+  shared    logs, redact, atomic, limits,    import nothing of the agent
+            httpd
   cli       the command                      may import anything
 
 and the API and the metrics never import the daemon: they see a View.
@@ -26,7 +27,8 @@ import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).parent.parent / "sereport"
-SHARED = {"sereport", "sereport.logs", "sereport.redact", "sereport.atomic", "sereport.limits"}
+SHARED = {"sereport", "sereport.logs", "sereport.redact", "sereport.atomic", "sereport.limits",
+          "sereport.httpd"}
 ALLOWED = {
     "box": {"config", "shared"},
     "devices": {"probes", "config", "shared"},

@@ -321,9 +321,11 @@ def from_mapping(raw: dict, path: str, sources: dict[str, str] | None = None,
         extensions=_extensions(checker),
         offline_beat_on_stop=checker.flag("offline_beat_on_stop", True),
         api_enabled=checker.flag("api_enabled", True),
-        api_host=checker.text("api_host", "127.0.0.1"),
+        api_host=_unbracketed(checker.text("api_host", "127.0.0.1")),
         api_port=checker.integer("api_port", 5556, 1, 65535, "the local API's TCP port"),
         api_token=checker.text("api_token", "", secret=True),
+        api_idle_timeout=checker.integer("api_idle_timeout", 10, 1, 3600,
+                                         "seconds before a quiet API connection is closed"),
         overridden=overridden,
         devices=_devices(checker),
     )
@@ -362,6 +364,11 @@ def default_runtime_dir() -> str:
     if xdg.startswith("/"):
         return os.path.join(xdg, "sereport")
     return f"/tmp/sereport-{os.geteuid()}"
+
+
+def _unbracketed(host: str) -> str:
+    """An IPv6 address as in a URL, [::1], is the address ::1."""
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
 
 
 def _loopback(host: str) -> bool:

@@ -14,7 +14,7 @@ OVERRIDES_FILE = "overrides.yaml"  # in state_dir: what the local API set
 # binding and token, and every key that names a file, a directory or a program
 # of the box (through the API they would read or run anything as the daemon).
 NOT_SETTABLE = ("devices", "api_enabled", "api_host", "api_port", "api_token",
-                "host_root", "state_dir", "runtime_dir", "data_path", "serial_files",
+                "api_idle_timeout", "host_root", "state_dir", "runtime_dir", "data_path", "serial_files",
                 "sw_version_file", "sw_version_command", "sdk_version_file", "sdk_version_link",
                 "photo_seen_dir", "tls_ca_file", "tls_client_cert", "tls_client_key")
 FORMATS = ("gateway", "media")
@@ -90,6 +90,7 @@ class Config:
     api_host: str = "127.0.0.1"
     api_port: int = 5556
     api_token: str = field(default="", repr=False)
+    api_idle_timeout: int = 10  # seconds: a quiet API connection, or a request still arriving, is closed
     overridden: tuple[str, ...] = ()  # keys set through the API (overrides.yaml)
     devices: tuple[Device, ...] = field(default=())
 

@@ -7,6 +7,12 @@ the problems.  It keeps the latest heartbeat per box and serves a status
 page at / (one row per box, stale after 3 intervals, expandable to its
 devices), which refreshes itself from /boxes.json.  ``--json-log FILE``
 appends every heartbeat received as one JSON line.
+
+``Receiver`` is a WSGI app, served by waitress through the shared helper
+``sereport.httpd`` (the receiver imports nothing of the agent): HTTP/1.1 with
+keep-alive and ``Expect: 100-continue``, IPv4 or IPv6, a few worker threads,
+at most ``CONNECTION_LIMIT`` connections, each closed after ``--idle-timeout``
+seconds of quiet.
 """
 
 from __future__ import annotations
@@ -18,11 +24,15 @@ import sys
 import threading
 import time
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from sereport import httpd
 from sereport.receiver.validate import check
 
 MAX_BODY = 1024 * 1024
+IDLE_TIMEOUT = 30  # seconds before a quiet connection is closed (--idle-timeout)
+THREADS = 4
+CONNECTION_LIMIT = 200
+PAGE = os.path.join(os.path.dirname(__file__), "page.html")
 STALE_AFTER = 3  # intervals
 DEFAULT_INTERVAL = 5.0  # until two heartbeats of a box tell its own
 
@@ -98,11 +108,10 @@ class Box:
         }
 
 
-class Receiver(ThreadingHTTPServer):
-    daemon_threads = True
+class Receiver:
+    """The boxes seen, and the WSGI app that records and shows them."""
 
-    def __init__(self, address, out=None, json_log: str | None = None):
-        super().__init__(address, _Handler)
+    def __init__(self, out=None, json_log: str | None = None):
         self.out = out or sys.stdout
         self.json_log = json_log
         self.lock = threading.Lock()
@@ -132,70 +141,81 @@ class Receiver(ThreadingHTTPServer):
             return sorted((box.view() for box in self.boxes.values()),
                           key=lambda v: (v["name"], v["box"]))
 
+    # --- HTTP -------------------------------------------------------------------
 
-class _Handler(BaseHTTPRequestHandler):
-    server: Receiver
-    server_version = "sereport-receiver"
+    def __call__(self, environ: dict, start_response) -> list[bytes]:
+        method = environ["REQUEST_METHOD"]
+        path = environ.get("REQUEST_URI", environ.get("PATH_INFO", "/"))
+        status, body, kind, extra = self.answer(method, path, environ)
+        start_response(httpd.status_line(status),
+                       [("Content-Type", kind), ("Content-Length", str(len(body))),
+                        ("Cache-Control", "no-store")] + extra)
+        return [] if method == "HEAD" else [body]
 
-    def _send(self, code: int, body: bytes, kind: str) -> None:
-        self.send_response(code)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Cache-Control", "no-store")
-        self.end_headers()
-        self.wfile.write(body)
+    def answer(self, method: str, path: str, environ: dict) -> tuple[int, bytes, str, list]:
+        if method == "POST":
+            return self._post(path, environ)
+        if method not in ("GET", "HEAD"):
+            return _json(405, {"error": f"{method} is not allowed; heartbeats are POSTed, "
+                                        "the status page is a GET of /"},
+                         [("Allow", "GET, HEAD, POST")])
+        page = path.split("?", 1)[0]
+        if page == "/":
+            with open(PAGE, "rb") as html:
+                return 200, html.read(), "text/html; charset=utf-8", []
+        if page == "/boxes.json":
+            return _json(200, self.views())
+        return _json(404, {"error": f"no page {page}; the status page is /, heartbeats are POSTed"})
 
-    def _json(self, code: int, body: object) -> None:
-        self._send(code, json.dumps(body, ensure_ascii=False).encode("utf-8"),
-                   "application/json; charset=utf-8")
-
-    def do_POST(self) -> None:
+    def _post(self, path: str, environ: dict) -> tuple[int, bytes, str, list]:
+        if "CONTENT_LENGTH" not in environ:  # set by waitress for a chunked body too
+            return _json(411, {"result": "error", "errors": ["Content-Length missing"]})
         try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
-            return self._json(411, {"result": "error", "errors": ["Content-Length missing or not a number"]})
-        if length > MAX_BODY:
-            return self._json(413, {"result": "error", "errors": [f"body over {MAX_BODY} bytes"]})
-        try:
-            doc = json.loads(self.rfile.read(length))
+            doc = json.loads(environ["wsgi.input"].read())
         except (ValueError, UnicodeDecodeError) as exc:
-            return self._json(400, {"result": "error", "errors": [f"body is not JSON: {exc}"]})
-        fmt, problems = self.server.record(self.client_address[0], self.path, doc)
+            return _json(400, {"result": "error", "errors": [f"body is not JSON: {exc}"]})
+        fmt, problems = self.record(environ.get("REMOTE_ADDR", "?"), path, doc)
         if problems:
-            return self._json(400, {"result": "invalid", "format": fmt, "errors": problems})
-        self._json(200, {"result": "ok", "format": fmt})
+            return _json(400, {"result": "invalid", "format": fmt, "errors": problems})
+        return _json(200, {"result": "ok", "format": fmt})
 
-    def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
-        if path == "/":
-            with open(os.path.join(os.path.dirname(__file__), "page.html"), "rb") as html:
-                page = html.read()
-            return self._send(200, page, "text/html; charset=utf-8")
-        if path == "/boxes.json":
-            return self._json(200, self.server.views())
-        self._json(404, {"error": f"no page {path}; the status page is /, heartbeats are POSTed"})
 
-    def log_message(self, format, *args) -> None:  # noqa: A002 - the base class's name
-        pass  # one line per heartbeat is printed instead
+def _json(status: int, body: object, extra: list | None = None) -> tuple[int, bytes, str, list]:
+    return (status, json.dumps(body, ensure_ascii=False).encode("utf-8"),
+            "application/json; charset=utf-8", extra or [])
+
+
+def _error_body(_status: int, message: str) -> tuple[str, bytes]:
+    """The body of waitress's own answers (malformed requests, a body too large)."""
+    return ("application/json; charset=utf-8",
+            json.dumps({"result": "error", "errors": [message]}).encode("utf-8"))
+
+
+def listen(receiver: Receiver, host: str, port: int,
+           idle_timeout: int = IDLE_TIMEOUT) -> httpd.HttpServer:
+    """The receiver's HTTP server on host:port, not started yet; OSError if it cannot listen."""
+    return httpd.HttpServer(receiver, host, port, name="sereport-receiver",
+                            error_body=_error_body, threads=THREADS,
+                            connection_limit=CONNECTION_LIMIT, idle_timeout=idle_timeout,
+                            max_body=MAX_BODY)
 
 
 def serve(host: str, port: int, json_log: str | None = None,
-          stop: threading.Event | None = None) -> int:
+          stop: threading.Event | None = None, idle_timeout: int = IDLE_TIMEOUT) -> int:
+    receiver = Receiver(json_log=json_log)
     try:
-        server = Receiver((host, port), json_log=json_log)
+        server = listen(receiver, host, port, idle_timeout)
     except OSError as exc:
-        print(f"sereport receive: cannot listen on {host}:{port}: {exc.strerror or exc}",
+        print(f"sereport receive: cannot listen on {host} port {port}: {exc.strerror or exc}",
               file=sys.stderr)
         return 1
-    print(f"sereport receive: heartbeats to http://{host}:{server.server_port}/DeviceStatus, "
-          f"status page at http://{host}:{server.server_port}/", file=sys.stderr, flush=True)
-    thread = threading.Thread(target=server.serve_forever, name="receiver", daemon=True)
-    thread.start()
+    base = server.url
+    print(f"sereport receive: heartbeats to {base}DeviceStatus, status page at {base}",
+          file=sys.stderr, flush=True)
+    server.start()
     stop = stop or threading.Event()
     try:
-        while not stop.wait(1.0):
-            pass
+        stop.wait()
     finally:
-        server.shutdown()
-        server.server_close()
+        server.stop()
     return 0

@@ -5,8 +5,14 @@ default; the vendor's own service is on 5555, and the paths are the
 vendor's, so a client only changes the port).  Bound anywhere but loopback
 it needs ``api_token``, and with a token every request must carry
 ``Authorization: Bearer TOKEN``.  Bad input never changes anything: it gets
-a 4xx with a one-line reason.  The API is described in openapi.yaml, served
-at /openapi.yaml.
+a 4xx with a one-line reason in ``{"result": "error", "error": ...}``.  The
+API is described in openapi.yaml, served at /openapi.yaml.
+
+It is a WSGI app (``app``) served by waitress through ``sereport.httpd``:
+HTTP/1.1 with keep-alive, HEAD on every GET path, chunked bodies, at most
+``THREADS`` requests at a time on ``CONNECTION_LIMIT`` connections, each
+closed after ``api_idle_timeout`` seconds of quiet; malformed framing is
+refused with a 4xx and the connection closed.
 """
 
 from __future__ import annotations
@@ -20,14 +26,15 @@ from urllib.parse import unquote
 
 import yaml
 
-from sereport import atomic, config
+from sereport import atomic, config, httpd
 from sereport.service import metrics
-from sereport.service.httpserver import Answer, Request, Server
 from sereport.service.view import View
 from sereport.devices.registry import Conflict, NotFound, RegistryError
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
+THREADS = 4  # requests served at a time; the threads are made when the API starts
+CONNECTION_LIMIT = 100  # open connections; more wait in the listen backlog
 CONFIG_PREFIX = "/sophon/v2/face/"
 
 
@@ -185,11 +192,13 @@ TEXT_ROUTES = {prometheus: "text/plain; version=0.0.4; charset=utf-8",
 
 
 def route(method: str, path: str) -> tuple[Callable, str | None]:
+    """The handler and its parameter; HEAD is served by a path's GET."""
+    wanted = "GET" if method == "HEAD" else method
     allowed = []
     for m, pattern, handler in _PATTERNS:
         match = pattern.match(path)
         if match:
-            if m == method:
+            if m == wanted:
                 return handler, unquote(match.group(1)) if match.groups() else None
             allowed.append(m)
     if allowed:
@@ -204,59 +213,58 @@ except ImportError:
     from hmac import compare_digest
 
 
+class Answer:
+    def __init__(self, status: int, body: bytes, content_type: str,
+                 headers: dict[str, str] | None = None):
+        self.status, self.body, self.content_type = status, body, content_type
+        self.headers = headers or {}
+
+
 def _json(status: int, body: object, headers: dict | None = None) -> Answer:
     return Answer(status, json.dumps(body, ensure_ascii=False).encode("utf-8"),
                   "application/json; charset=utf-8", headers)
 
 
-def _body(request: Request):
-    """The JSON body, None when there is none."""
-    length = request.headers.get("content-length")
-    if request.headers.get("transfer-encoding"):
-        raise ApiError(411, "send the body with a Content-Length, not chunked")
-    if length in (None, "", "0"):
+def _body(stream):
+    """The JSON body (waitress has read it whole, de-chunked, within its limit), None when
+    there is none."""
+    raw = stream.read(MAX_BODY + 1)
+    if not raw:
         return None
-    try:
-        size = int(length)
-    except ValueError:
-        raise ApiError(400, "Content-Length is not a number") from None
-    if size > MAX_BODY:
-        raise ApiError(413, f"body of {size} bytes is over the limit of {MAX_BODY}")
-    raw = request.read(size)
+    if len(raw) > MAX_BODY:
+        raise ApiError(413, f"body over the limit of {MAX_BODY} bytes")
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"body is not JSON: {exc}") from None
 
 
-def _authorized(view: View, request: Request) -> bool:
+def _authorized(view: View, given: str) -> bool:
     token = view.cfg.api_token
     if not token:
         return True
-    given = request.headers.get("authorization", "")
     return given.startswith("Bearer ") and compare_digest(
         given[7:].encode("utf-8"), token.encode("utf-8"))
 
 
-def serve(view: View, request: Request) -> Answer:
-    """One API request: route, authorize, read the body, answer."""
-    path = request.path
+def serve(view: View, method: str, path: str, authorization: str, body) -> Answer:
+    """One API request: route, authorize, read the body (a file), answer."""
     try:
-        if not _authorized(view, request):
+        if not _authorized(view, authorization):
             raise ApiError(401, "missing or wrong token; send Authorization: Bearer TOKEN",
                            authenticate="Bearer")
-        handler, param = route(request.method, path)
-        status_code, answer = handler(view, _body(request), param)
+        handler, param = route(method, path)
+        status_code, answer = handler(view, _body(body), param)
     except ApiError as exc:
         headers = {}
         if "allow" in exc.extra:
             headers["Allow"] = exc.extra["allow"]
         if "authenticate" in exc.extra:
             headers["WWW-Authenticate"] = exc.extra["authenticate"]
-        body = {"result": "error", "error": str(exc)}
+        error = {"result": "error", "error": str(exc)}
         if "errors" in exc.extra:
-            body["errors"] = exc.extra["errors"]
-        return _json(exc.status, body, headers)
+            error["errors"] = exc.extra["errors"]
+        return _json(exc.status, error, headers)
     except NotFound as exc:
         return _json(404, {"result": "error", "error": str(exc)})
     except Conflict as exc:
@@ -264,27 +272,46 @@ def serve(view: View, request: Request) -> Answer:
     except RegistryError as exc:
         return _json(400, {"result": "error", "error": str(exc)})
     except Exception as exc:  # a bug: say so without details that could leak
-        log.error("API %s %s failed: %s", request.method, path, type(exc).__name__)
+        log.error("API %s %s failed: %s", method, path, type(exc).__name__)
         log.debug("API failure", exc_info=True)
         return _json(500, {"result": "error", "error": "internal error (logged)"})
     finally:
-        log.debug("API %s %s", request.method, path)
+        log.debug("API %s %s", method, path)
     if handler in TEXT_ROUTES:
         return Answer(status_code, answer.encode("utf-8"), TEXT_ROUTES[handler])
     return _json(status_code, answer)
 
 
-class ApiServer(Server):
-    name = "sereport-api"
-    error_type = "application/json; charset=utf-8"
+def app(view: View, environ: dict, start_response) -> list[bytes]:
+    """The API as a WSGI app.  The path is the request's own (REQUEST_URI), not
+    PATH_INFO, which waitress has URL-decoded: a device's URL-encoded URL holds slashes."""
+    method = environ["REQUEST_METHOD"]
+    path = environ.get("REQUEST_URI", environ.get("PATH_INFO", "/")).split("?", 1)[0]
+    answer = serve(view, method, path, environ.get("HTTP_AUTHORIZATION", ""),
+                   environ["wsgi.input"])
+    start_response(httpd.status_line(answer.status),
+                   [("Content-Type", answer.content_type),
+                    ("Content-Length", str(len(answer.body)))] + list(answer.headers.items()))
+    return [] if method == "HEAD" else [answer.body]  # HEAD: the GET's headers, no body
+
+
+def _error_body(status: int, message: str) -> tuple[str, bytes]:
+    """The body of waitress's own answers (malformed requests): the API's Error."""
+    return ("application/json; charset=utf-8",
+            json.dumps({"result": "error", "error": message}).encode("utf-8"))
+
+
+class ApiServer(httpd.HttpServer):
+    """The API on api_host:api_port; OSError when the port cannot be had."""
 
     def __init__(self, view: View):
         self.view = view
         cfg = view.cfg
-        super().__init__((cfg.api_host, cfg.api_port), lambda request: serve(view, request))
+        super().__init__(lambda environ, start_response: app(view, environ, start_response),
+                         cfg.api_host, cfg.api_port, name="sereport-api", error_body=_error_body,
+                         threads=THREADS, connection_limit=CONNECTION_LIMIT,
+                         idle_timeout=cfg.api_idle_timeout, max_body=MAX_BODY)
 
-    def error_body(self, message: str) -> bytes:
-        return json.dumps({"result": "error", "error": message}).encode("utf-8")
-
-    def start(self) -> None:
-        super().start("api")
+    @property
+    def server_port(self) -> int:
+        return self.port

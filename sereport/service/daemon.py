@@ -28,7 +28,7 @@ log = logging.getLogger("sereport")
 JOIN_TIMEOUT = 0.4  # per loop thread at stop: a POST in flight is abandoned, not awaited
 OFFLINE_BEAT_TIMEOUT = 0.8
 SECRET_KEYS = {"dev_sno", "hmac_secret", "http_headers", "devices", "api_token"}
-API_KEYS = ("api_enabled", "api_host", "api_port")
+API_KEYS = ("api_enabled", "api_host", "api_port", "api_idle_timeout")
 
 
 def _signature(cfg: config.Config):
@@ -164,12 +164,11 @@ class Daemon:
         try:
             self.api = ApiServer(self.view)
         except OSError as exc:
-            log.error("local API not started: cannot listen on %s:%d: %s (heartbeats go on)",
+            log.error("local API not started: cannot listen on %s port %d: %s (heartbeats go on)",
                       cfg.api_host, cfg.api_port, exc.strerror or exc)
             return
         self.api.start()
-        log.info("local API on http://%s:%d/ (description: /openapi.yaml)", cfg.api_host,
-                 self.api.server_port)
+        log.info("local API on %s (description: /openapi.yaml)", self.api.url)
 
     def _stop_api(self) -> None:
         if self.api is not None:

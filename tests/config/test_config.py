@@ -333,6 +333,7 @@ def test_merge_treats_an_alias_as_its_key():
     ("api_host: 127.0.0.1\n", True),
     ("api_host: localhost\n", True),
     ("api_host: '::1'\n", True),
+    ("api_host: '[::1]'\n", True),
     ("api_host: 0.0.0.0\napi_token: t\n", True),
     ("api_host: 0.0.0.0\napi_enabled: false\n", True),
     ("api_host: 0.0.0.0\n", False),
@@ -404,3 +405,23 @@ def test_runtime_dir_default_is_the_services_else_the_users(write_config, monkey
     assert config.load(str(path)).runtime_dir == f"/tmp/sereport-{os.geteuid()}"
     path.write_text('dev_sno: X\nruntime_dir: ""\n')
     assert config.load(str(path)).runtime_dir == f"/tmp/sereport-{os.geteuid()}"
+def test_api_host_in_brackets_is_the_address(write_config):
+    cfg = config.load(write_config(f"dev_sno: {LICENCE}\napi_host: '[::1]'\n"))
+    assert cfg.api_host == "::1"
+
+
+@pytest.mark.parametrize("line, expected", [
+    ("api_idle_timeout: 0", "api_idle_timeout: 0 is not allowed; allowed: seconds before a quiet "
+                            "API connection is closed, a whole number from 1 to 3600"),
+    ("api_idle_timeout: 2.5", "api_idle_timeout: 2.5 is not allowed"),
+    ("api_idle_timeout: '10'", "api_idle_timeout: '10' is not allowed"),
+])
+def test_api_idle_timeout_is_validated(write_config, line, expected):
+    assert config.load(write_config(f"dev_sno: {LICENCE}\n")).api_idle_timeout == 10
+    assert config.load(write_config(f"dev_sno: {LICENCE}\napi_idle_timeout: 3\n")).api_idle_timeout == 3
+    found = problems(write_config, f"dev_sno: {LICENCE}\n{line}\n")
+    assert len(found) == 1 and expected in found[0], found
+
+
+def test_api_idle_timeout_cannot_be_set_through_the_api():
+    assert "api_idle_timeout" in config.NOT_SETTABLE

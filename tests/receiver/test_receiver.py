@@ -3,25 +3,23 @@ from __future__ import annotations
 import copy
 import io
 import json
-import threading
 import time
 
 import pytest
 import requests
 
-from sereport.receiver.server import Receiver, mask, summary
+from sereport.receiver.server import Receiver, listen, mask, summary
 from test_validate import GATEWAY, MEDIA
 
 
 @pytest.fixture
 def receiver(tmp_path):
-    out = io.StringIO()
-    server = Receiver(("127.0.0.1", 0), out=out, json_log=str(tmp_path / "beats.jsonl"))
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    server.base = f"http://127.0.0.1:{server.server_port}"
-    yield server
-    server.shutdown()
-    server.server_close()
+    made = Receiver(out=io.StringIO(), json_log=str(tmp_path / "beats.jsonl"))
+    server = listen(made, "127.0.0.1", 0)
+    server.start()
+    made.base = f"http://127.0.0.1:{server.port}"
+    yield made
+    server.stop()
 
 
 def post(receiver, doc, path="/DeviceStatus"):

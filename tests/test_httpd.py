@@ -1,0 +1,113 @@
+"""sereport.httpd in this process: no wake-ups when idle, a clean stop, signals left to
+the main thread, addresses."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import threading
+import time
+
+import pytest
+
+import rawhttp
+from sereport import httpd
+
+
+def hello(environ, start_response):
+    body = b"hello " + environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def error_body(status, message):
+    return "application/json", json.dumps({"status": status, "message": message}).encode()
+
+
+@pytest.fixture
+def server():
+    before = set(threading.enumerate())
+    made = httpd.HttpServer(hello, "127.0.0.1", 0, name="test-httpd", error_body=error_body,
+                            threads=2, idle_timeout=2)
+    made.start()
+    made.threads = [t for t in threading.enumerate() if t not in before]
+    yield made
+    made.stop()
+
+
+def task_status(thread: threading.Thread) -> dict[str, str]:
+    with open(f"/proc/self/task/{thread.native_id}/status") as status:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in status if ":\t" in line)
+
+
+def wakeups(threads) -> int:
+    return sum(int(task_status(t)["voluntary_ctxt_switches"]) for t in threads)
+
+
+def test_an_idle_server_never_wakes(server):
+    assert len(server.threads) == 3  # two workers and the loop
+    raw, _, _ = rawhttp.talk("127.0.0.1", server.port, b"GET / HTTP/1.0\r\n\r\n")
+    assert raw.endswith(b"hello ")
+    time.sleep(0.3)
+    before = wakeups(server.threads)
+    time.sleep(2.5)
+    assert wakeups(server.threads) == before  # waitress's own loop wakes every second
+    with rawhttp.connect("127.0.0.1", server.port):  # a connection open: a sweep a second
+        time.sleep(1.5)
+        assert 1 <= wakeups(server.threads) - before <= 4
+
+
+def test_stop_closes_connections_ends_threads_and_frees_the_port(server):
+    port = server.port
+    sock = rawhttp.connect("127.0.0.1", port)
+    sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+    assert b"hello" in sock.recv(1000)
+    server.stop()
+    assert rawhttp.closed_within(sock, 1.0) is not None
+    sock.close()
+    for thread in server.threads:
+        thread.join(2)
+        assert not thread.is_alive()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2)
+    again = httpd.HttpServer(hello, "127.0.0.1", port, name="again", error_body=error_body)
+    again.stop()  # never started: its workers end too
+
+
+def test_stop_signals_go_to_the_main_thread(server):
+    for thread in server.threads:
+        blocked = int(task_status(thread)["SigBlk"], 16)
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            assert blocked & (1 << (sig - 1)), (thread.name, sig)
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == set()  # ours is as it was
+
+
+def test_refused_requests_get_the_apps_error_body(server):
+    raw, closed, _ = rawhttp.talk("127.0.0.1", server.port,
+                                  b"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n")
+    [(status, headers, body)] = rawhttp.answers(raw)
+    assert (status, headers["content-type"], closed) == (400, "application/json", True)
+    assert json.loads(body) == {"status": 400, "message": "Content-Length is invalid"}
+    assert headers["server"] == "test-httpd" and headers["connection"] == "close"
+
+
+@pytest.mark.parametrize("host, family", [("localhost", socket.AF_INET), ("::1", socket.AF_INET6),
+                                          ("[::1]", socket.AF_INET6)])
+def test_addresses(host, family):
+    made = httpd.HttpServer(hello, host, 0, name="t", error_body=error_body)
+    try:
+        assert made.server.socket.family == family
+        assert made.url == (f"http://[::1]:{made.port}/" if family == socket.AF_INET6
+                            else f"http://localhost:{made.port}/")
+    finally:
+        made.stop()
+
+
+def test_a_taken_port_raises_oserror():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        with pytest.raises(OSError):
+            httpd.HttpServer(hello, "127.0.0.1", taken.getsockname()[1], name="t",
+                             error_body=error_body)
