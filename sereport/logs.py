@@ -15,6 +15,8 @@ _PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4,
 # C0 controls, DEL and the C1 controls (ESC [ / ESC ] sequences forge or clear lines).
 _CONTROL = {c: f"\\x{c:02x}" for c in list(range(0x20)) + list(range(0x7F, 0xA0))}
 _CONTROL.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+# Line and paragraph separators: str.splitlines() (and some log viewers) break lines there.
+_CONTROL.update({0x2028: "\\u2028", 0x2029: "\\u2029", 0x85: "\\x85"})
 
 
 def escape(value: object) -> object:
@@ -45,7 +47,7 @@ class _EscapeValues(logging.Filter):
 class _JournalFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         prefix = f"<{_PRIORITY.get(record.levelno, 6)}>"
-        return "\n".join(prefix + line for line in super().format(record).splitlines())
+        return "\n".join(prefix + line for line in super().format(record).split("\n"))
 
 
 def _to_journal(stream) -> bool:

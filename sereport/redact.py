@@ -38,6 +38,8 @@ def redact_url(url: str) -> str:
     parts = _split(url)
     if parts is None:
         return MASK
+    if not parts.netloc and "@" in url:  # user:pass@host/... with no scheme: no netloc parsed
+        return MASK + url[url.rindex("@"):]
     netloc = parts.netloc
     if "@" in netloc:
         user = parts.username or ""

@@ -45,13 +45,14 @@ if [ ${#missing[@]} -gt 0 ]; then
     # servers (nginx on 80, kamailio on 5060, prometheus on 9090) while installing them.
     policy=/usr/sbin/policy-rc.d made_policy=""
     if [ ! -e "$policy" ]; then
+      trap '"${SUDO[@]}" rm -f "$policy"' EXIT  # even when interrupted
       printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
       "${SUDO[@]}" chmod 0755 "$policy"
       made_policy=1
     fi
     rc=0
     DEBIAN_FRONTEND=noninteractive "${SUDO[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
-    [ -z "$made_policy" ] || "${SUDO[@]}" rm -f "$policy"
+    [ -z "$made_policy" ] || { "${SUDO[@]}" rm -f "$policy"; trap - EXIT; }
     [ "$rc" -eq 0 ] || { echo "run-all: apt-get install failed" >&2; exit "$rc"; }
     if [ -d /run/systemd/system ]; then  # nor start them at the next boot
       for service in nginx lighttpd kamailio prometheus; do

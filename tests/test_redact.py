@@ -31,3 +31,8 @@ def test_strip_credentials():
 def test_without_userinfo_keeps_the_query_a_camera_needs():
     assert without_userinfo("rtsp://a:b@10.0.0.1/ch?token=s3") == "rtsp://10.0.0.1/ch?token=s3"
     assert without_userinfo("rtsp://10.0.0.1/ch?token=s3") == "rtsp://10.0.0.1/ch?token=s3"
+
+
+def test_credentials_without_a_scheme_are_masked():
+    assert redact_url("admin:secret@192.168.1.100:554/ch1") == "***@192.168.1.100:554/ch1"
+    assert "secret" not in redact_url("admin:secret@cam/ch1")

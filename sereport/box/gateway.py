@@ -138,7 +138,8 @@ class Gateway:
         cfg, reasons = self.cfg, []
         if cfg.sw_version_command:
             try:
-                text = self.system.run(cfg.sw_version_command, cfg.metrics_timeout)
+                # Half the reading's time: a hung program leaves time for the file.
+                text = self.system.run(cfg.sw_version_command, cfg.metrics_timeout / 2)
                 if text.strip():
                     return text
                 reasons.append(f"{cfg.sw_version_command} printed nothing")

@@ -40,7 +40,8 @@ class _Checker:
             head, sep, allowed = message.rpartition("; allowed: ")
             if not sep:
                 head, allowed = message, ""
-            message = head[:MAX_MESSAGE] + "..." + (sep + allowed[:MAX_MESSAGE] if sep else "")
+            head = head[:MAX_MESSAGE // 2] + "..." + head[-MAX_MESSAGE // 3:]  # keeps "is not ..."
+            message = head + (sep + allowed[:MAX_MESSAGE] if sep else "")
         self.problems.append(f"{self.sources.get(root, self.path)}: {key}: {message}")
 
     def number(self, key: str, default: float, low: float, high: float, what: str) -> float:
@@ -49,7 +50,7 @@ class _Checker:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             self.bad(key, f"{value!r} is not a number; {allowed}")
             return default
-        if not math.isfinite(value) or not low <= value <= high:
+        if isinstance(value, float) and not math.isfinite(value) or not low <= value <= high:
             self.bad(key, f"{value!r} is out of range; {allowed}")
             return default
         return float(value)
@@ -264,7 +265,8 @@ def from_mapping(raw: dict, path: str, sources: dict[str, str] | None = None,
             import difflib  # 1.6 MiB: only for a config with a typo
 
             hint = difflib.get_close_matches(str(key), sorted(known), n=1)
-            checker.bad(str(key), "unknown key; " + (
+            checker.bad(repr(key) if not isinstance(key, str) or not key.isprintable() else key,
+                        "unknown key; " + (
                 f"did you mean {hint[0]}?" if hint else "see the README for the keys"))
     before = len(checker.problems)
     dev_sno = checker.text("dev_sno", "", secret=True)
@@ -361,7 +363,11 @@ def default_runtime_dir() -> str:
     if given.startswith("/"):
         return given
     xdg = os.environ.get("XDG_RUNTIME_DIR", "")
-    if xdg.startswith("/"):
+    try:  # only the user's own: after `su` root may still carry another user's
+        st = os.stat(xdg) if xdg.startswith("/") else None
+    except OSError:
+        st = None
+    if st is not None and st.st_uid == os.geteuid() and not st.st_mode & 0o077:
         return os.path.join(xdg, "sereport")
     return f"/tmp/sereport-{os.geteuid()}"
 

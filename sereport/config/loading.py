@@ -119,8 +119,15 @@ def load(path: str = DEFAULT_PATH, overrides: dict | None = None) -> Config:
     if problems:
         raise ConfigError(problems)
     sources = {key: over_path for key in _fold(overrides)}
-    return from_mapping(merge(raw, overrides), path, sources=sources,
-                        overridden=tuple(_fold(overrides)))
+    try:
+        return from_mapping(merge(raw, overrides), path, sources=sources,
+                            overridden=tuple(_fold(overrides)))
+    except ConfigError:
+        raise
+    except (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as exc:
+        # A value no check foresaw must not end a daemon that has a good config running.
+        raise ConfigError([f"{path}: cannot be used: a value is out of every range "
+                           f"({type(exc).__name__}); allowed: the values the README lists"]) from None
 
 
 def require_targets(cfg: Config) -> None:

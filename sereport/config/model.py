@@ -16,7 +16,9 @@ OVERRIDES_FILE = "overrides.yaml"  # in state_dir: what the local API set
 NOT_SETTABLE = ("devices", "api_enabled", "api_host", "api_port", "api_token",
                 "api_idle_timeout", "host_root", "state_dir", "runtime_dir", "data_path", "serial_files",
                 "sw_version_file", "sw_version_command", "sdk_version_file", "sdk_version_link",
-                "photo_seen_dir", "tls_ca_file", "tls_client_cert", "tls_client_key")
+                "photo_seen_dir", "tls_ca_file", "tls_client_cert", "tls_client_key",
+                # would send every camera's password to whatever URL the caller sets
+                "send_url_credentials")
 FORMATS = ("gateway", "media")
 EXTENSIONS = ("beat_seq", "boot_id", "sent_at", "ai", "uptime", "clock_synced")
 _TOKEN = set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")

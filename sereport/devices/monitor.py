@@ -227,8 +227,15 @@ def read_status(cfg: Config) -> dict[str, DeviceState]:
         return {}
     if not isinstance(data, dict):
         return {}
-    fields = set(DeviceState.__dataclass_fields__)
-    return {key: replace(DeviceState(), **{k: v for k, v in value.items() if k in fields})
+    kinds = {name: type(getattr(DeviceState(), name)) for name in DeviceState.__dataclass_fields__}
+
+    def fits(name: str, value: object) -> bool:  # a forged or odd file: its values are checked
+        if isinstance(value, bool):
+            return False
+        return isinstance(value, (int, float) if kinds[name] is float else kinds[name])
+
+    return {key: replace(DeviceState(), **{k: v for k, v in value.items()
+                                           if k in kinds and fits(k, v)})
             for key, value in data.items() if isinstance(value, dict)}
 
 

@@ -146,7 +146,8 @@ def is_uuid(text: str) -> bool:
 
 
 def _no_kind_hint(url: str) -> str:
-    """Why a URL implies no device kind, and what would."""
+    """Why a URL implies no device kind, and what would (credentials never shown)."""
+    url = redact_url(url)
     if "://" in url:
         scheme = url.split("://", 1)[0]
         return (f"its scheme {scheme}:// is not one sereport probes; allowed: rtsp://, rtsps://, "

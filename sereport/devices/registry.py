@@ -16,6 +16,7 @@ import fcntl
 import json
 import logging
 import os
+import stat
 import threading
 from contextlib import contextmanager
 
@@ -56,6 +57,18 @@ def matches(device: Device, key: str) -> bool:
     password masked: what `devices list` prints), or with other credentials."""
     return key in (device.id, device.url, redact_url(device.url)) or (
         "://" in key and identity(key) == identity(device.url))
+
+
+def _only(devices, key: str) -> Device:
+    """The one device ``key`` names; a masked URL that fits several names none."""
+    found = [d for d in devices if matches(d, key)]
+    if not found:
+        raise NotFound(f"no device with id or url {redact_url(key)!r}")
+    exact = [d for d in found if key in (d.id, d.url)]
+    if len(found) > 1 and len(exact) != 1:
+        raise Conflict(f"{redact_url(key)!r} fits {len(found)} devices "
+                       f"({', '.join(d.id for d in found)}); name one by its id")
+    return exact[0] if exact else found[0]
 
 
 class Registry:
@@ -136,11 +149,8 @@ class Registry:
         return self.seed + self._read()
 
     def find(self, key: str) -> Device:
-        """A device by id or URL; RegistryError when there is none."""
-        for device in self.load():
-            if matches(device, key):
-                return device
-        raise NotFound(f"no device with id or url {redact_url(key)!r}")
+        """A device by id or URL; RegistryError when there is none, or more than one."""
+        return _only(self.load(), key)
 
     def source_of(self, device: Device) -> str:
         return self.seed_source if device in self.seed else self.path
@@ -152,8 +162,14 @@ class Registry:
         directory = os.path.dirname(self.path) or "."
         try:
             os.makedirs(directory, mode=0o700, exist_ok=True)
-            lock = open(self.path + ".lock", "a")
-            atomic.follow_directory_owner(lock.fileno(), directory)
+            # O_NOFOLLOW: a lock file swapped for a symbolic link (by whoever owns the
+            # directory) must not make root open, or hand over, the file it points to.
+            fd = os.open(self.path + ".lock",
+                         os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            lock = open(fd, "a")  # noqa: SIM115 - closed by the with below
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
+                atomic.follow_directory_owner(fd, directory)
         except OSError as exc:
             raise RegistryError(f"{self.path}: cannot write: {exc.strerror} "
                                 "(run as root, or set state_dir in the config)") from None
@@ -191,12 +207,9 @@ class Registry:
 
     def remove(self, key: str) -> Device:
         with self._locked() as stored:
-            for device in self.seed:
-                if matches(device, key):
-                    raise Conflict(f"device {device.id} {device.shown} is listed in "
-                                   f"{self.seed_source}; remove it there")
-            for device in stored:
-                if matches(device, key):
-                    self._write([d for d in stored if d is not device])
-                    return device
-        raise NotFound(f"no device with id or url {redact_url(key)!r}")
+            device = _only(list(self.seed) + stored, key)
+            if device in self.seed:
+                raise Conflict(f"device {device.id} {device.shown} is listed in "
+                               f"{self.seed_source}; remove it there")
+            self._write([d for d in stored if d is not device])
+            return device

@@ -389,7 +389,8 @@ def test_a_huge_value_makes_a_short_problem(write_config):
         config.load(path)
     [problem] = caught.value.problems
     assert len(problem) < 1000 and problem.startswith(f"{path}: formats: ['xml', 'xml'")
-    assert problem.endswith("...; allowed: gateway, media, both, or a list of gateway and media")
+    assert problem.endswith("'xml'] is not allowed; allowed: gateway, media, both, or a list of "
+                            "gateway and media") and "..." in problem
 
 
 def test_runtime_dir_default_is_the_services_else_the_users(write_config, monkeypatch, tmp_path):
@@ -398,10 +399,17 @@ def test_runtime_dir_default_is_the_services_else_the_users(write_config, monkey
     monkeypatch.setenv("RUNTIME_DIRECTORY", "/run/sereport")  # systemd's RuntimeDirectory=
     assert config.load(str(path)).runtime_dir == "/run/sereport"
     monkeypatch.delenv("RUNTIME_DIRECTORY")
-    monkeypatch.setenv("XDG_RUNTIME_DIR", "/run/user/1000")
-    assert config.load(str(path)).runtime_dir == "/run/user/1000/sereport"
-    monkeypatch.delenv("XDG_RUNTIME_DIR")
     import os
+    mine = tmp_path / "xdg"
+    mine.mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(mine))
+    assert config.load(str(path)).runtime_dir == f"{mine}/sereport"
+    if os.geteuid() == 0:  # after `su`, root may carry another user's: not used
+        os.chown(mine, 1000, 1000)
+        assert config.load(str(path)).runtime_dir == "/tmp/sereport-0"
+    monkeypatch.setenv("XDG_RUNTIME_DIR", "/nonexistent")
+    assert config.load(str(path)).runtime_dir == f"/tmp/sereport-{os.geteuid()}"
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
     assert config.load(str(path)).runtime_dir == f"/tmp/sereport-{os.geteuid()}"
     path.write_text('dev_sno: X\nruntime_dir: ""\n')
     assert config.load(str(path)).runtime_dir == f"/tmp/sereport-{os.geteuid()}"
@@ -425,3 +433,21 @@ def test_api_idle_timeout_is_validated(write_config, line, expected):
 
 def test_api_idle_timeout_cannot_be_set_through_the_api():
     assert "api_idle_timeout" in config.NOT_SETTABLE
+
+
+@pytest.mark.parametrize("text", ["WEB_HEART_TIME: 1" + "0" * 400, "probe_timeout: -1" + "0" * 400,
+                                  "offline_after: 9" * 1 + "9" * 400])
+def test_huge_integers_are_one_line(write_config, text):
+    path = write_config("dev_sno: X\n" + text + "\n")
+    with pytest.raises(config.ConfigError) as caught:
+        config.load(path)
+    [problem] = caught.value.problems
+    assert len(problem) < 1000 and ("is out of range" in problem or "is not allowed" in problem), \
+        problem
+
+
+def test_unknown_key_with_a_newline_stays_on_one_line(write_config):
+    path = write_config('dev_sno: X\n"bad\\nsereport: x.yaml: ok": 1\n')
+    with pytest.raises(config.ConfigError) as caught:
+        config.load(path)
+    assert all("\n" not in p for p in caught.value.problems), caught.value.problems

@@ -65,7 +65,8 @@ def test_deep_registry_commands_say_one_line(write_config, tmp_path):
 def test_status_file_of_another_shape_is_ignored(write_config, tmp_path):
     path = write_config(f"dev_sno: {LICENCE}\ndevices:\n  - {{url: /etc/hostname}}\n")
     (tmp_path / "runtime_dir").mkdir(exist_ok=True)
-    for text in ("[1, 2]", "[" * 100000, "{" + '"a": {' * 50 + "}" * 51):
+    forged = '{"x": {"checked_at": "x", "duration": [], "status": 5}}'
+    for text in ("[1, 2]", "[" * 100000, "{" + '"a": {' * 50 + "}" * 51, forged):
         (tmp_path / "runtime_dir" / "status.json").write_text(text)
         done = run("--config", path, "devices", "list")
         assert done.returncode == 0 and "/etc/hostname" in done.stdout, done.stderr

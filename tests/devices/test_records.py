@@ -128,3 +128,9 @@ def test_identity_ignores_credentials():
     assert identity("rtsp://admin:a@192.168.1.5/ch1") == identity("RTSP://admin:b@192.168.1.5/ch1")
     assert stable_id("rtsp://admin:a@192.168.1.5/ch1") == stable_id("rtsp://192.168.1.5/ch1")
     assert identity("rtsp://192.168.1.5/ch1") != identity("rtsp://192.168.1.5/ch2")
+
+
+def test_hints_never_show_a_password():
+    for url in ("admin:secret@192.168.1.100:554/ch1", "admin:secret@192.168.1.100/ch1"):
+        _, problems = parse_device({"url": url}, "d")
+        assert problems and not any("secret" in p for p in problems), problems

@@ -214,3 +214,26 @@ def test_root_leaves_the_registry_to_the_directory_owner(write_config, tmp_path)
     assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (65534, 65534, 0o600)
     st = (state / "devices.json.lock").stat()
     assert (st.st_uid, st.st_gid) == (65534, 65534)
+
+
+def test_a_masked_url_that_fits_several_devices_names_none(registry):
+    one = registry.add({"url": "rtsp://127.0.0.9/cam?channel=1&subtype=0"})
+    two = registry.add({"url": "rtsp://127.0.0.9/cam?channel=2&subtype=0"})
+    shown = "rtsp://127.0.0.9/cam?channel=***&subtype=***"
+    with pytest.raises(RegistryError, match="fits 2 devices"):
+        registry.remove(shown)
+    assert {d.id for d in registry.devices()} >= {one.id, two.id}  # nothing removed
+    assert registry.remove("rtsp://127.0.0.9/cam?channel=2&subtype=0") == two
+
+
+def test_the_lock_file_is_never_followed(write_config, tmp_path):
+    import os as os_module
+
+    cfg = config.load(write_config(f"dev_sno: {LICENCE}\n"))
+    os_module.makedirs(os_module.path.dirname(cfg.registry_path), exist_ok=True)
+    target = tmp_path / "precious"
+    target.write_text("root's\n")
+    os_module.symlink(target, cfg.registry_path + ".lock")
+    with pytest.raises(RegistryError, match="cannot write"):
+        Registry(cfg.registry_path).add({"url": "/etc/hostname"})
+    assert target.read_text() == "root's\n"

@@ -25,6 +25,7 @@ HOSTILE = {
     "deep": ("serial_files: " + "[" * 3000 + "]" * 3000 + "\n", "nested deeper than 32 levels"),
     "bomb": (bomb(), "expands to more than 100000 values"),
     "huge": ("# " + "x" * (3 * 1024 * 1024) + "\n", "larger than 1 MiB"),
+    "bigint": ("probe_timeout: 1" + "0" * 400 + "\n", "is out of range"),
 }
 
 
