@@ -40,3 +40,14 @@ def test_log_level(tmp_path):
         logging.getLogger("sereport.test").info("hidden")
         logging.getLogger("sereport.test").warning("shown")
     assert "hidden" not in path.read_text() and "shown" in path.read_text()
+
+
+def test_urllib3_never_logs_urls(tmp_path):
+    """Its warnings carry the URL with its query (e.g. on an answer's bad headers)."""
+    path = tmp_path / "out"
+    with open(path, "w") as stream:
+        logs.setup("debug", stream)
+        logging.getLogger("urllib3.connection").warning(
+            "Failed to parse headers (url=%s): x", "http://p/DeviceStatus?token=abc")
+        logging.getLogger("urllib3.connectionpool").debug("http://p:80 \"POST /?token=abc\"")
+    assert "abc" not in path.read_text()
