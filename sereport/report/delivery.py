@@ -295,8 +295,13 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return found
 
 
-def reason_of(exc: BaseException, timeouts: tuple[float, float], sent: bool = False) -> str:
-    """A short reason for a POST that got no answer; never the exception's text."""
+def reason_of(exc: BaseException, timeouts: tuple[float, float], sent: bool = False,
+              tls: bool = False) -> str:
+    """A short reason for a POST that got no answer; never the exception's text.
+
+    ``sent``: the request went out whole; ``tls``: over https (before ``sent``, a read
+    that timed out was the TLS handshake's, bounded by the connect timeout).
+    """
     chain = _chain(exc)
 
     def has(*types) -> bool:
@@ -316,7 +321,8 @@ def reason_of(exc: BaseException, timeouts: tuple[float, float], sent: bool = Fa
     if has(requests.exceptions.ConnectTimeout):
         return f"no connection within {timeouts[0]:.3g}s"
     if has(requests.exceptions.ReadTimeout, urllib3.exceptions.ReadTimeoutError):
-        return f"no answer within {timeouts[1]:.3g}s"
+        return (f"no TLS handshake within {timeouts[0]:.3g}s" if tls and not sent
+                else f"no answer within {timeouts[1]:.3g}s")
     if has(socket.timeout, TimeoutError):
         return (f"no answer within {timeouts[1]:.3g}s" if sent
                 else f"no connection within {timeouts[0]:.3g}s")
@@ -440,7 +446,8 @@ class Sender:
         elif watch.broken:
             why = watch.broken
         else:
-            why = reason_of(exc, timeouts, watch.sent) if exc is not None else "connection failed"
+            why = (reason_of(exc, timeouts, watch.sent, url.lower().startswith("https:"))
+                   if exc is not None else "connection failed")
         if watch.status is not None:  # the platform has the POST: never again
             code, text = watch.status
             shown = f"HTTP {code}" + (f" {_shown(text)}" if text else "")

@@ -205,3 +205,19 @@ def test_https_through_a_proxy_tunnel_is_verified_end_to_end(pki, monkeypatch):
     [head] = proxy.heads
     assert head.startswith(f"CONNECT 127.0.0.1:{platform.port} HTTP/1.")
     assert platform.bodies() == [DOC[0][1]]
+
+
+def test_a_platform_that_never_does_its_tls_handshake():
+    """https:// to a server that never answers the ClientHello: the connect timeout."""
+    from peers import HangingServer
+
+    server = HangingServer()
+    s = sender()
+    s.timeouts = (0.3, 2)
+    try:
+        result = s.post(f"https://127.0.0.1:{server.port}/x", "gateway", b"{}")
+    finally:
+        server.close()
+        s.close()
+    assert not result.ok and result.reason == "no TLS handshake within 0.3s"
+    assert result.elapsed < 1
