@@ -72,4 +72,6 @@ def setup(level: str = "info", stream=None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    logging.getLogger("urllib3").setLevel(logging.WARNING)  # it logs URLs
+    # urllib3 (under delivery's requests) logs URLs, query values and all, even in warnings;
+    # delivery says what went wrong in its own words.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -12,6 +13,12 @@ sys.path.insert(0, str(Path(__file__).parent / "guard"))
 
 import sitecustomize  # noqa: E402,F401 - the no-traffic-off-loopback guard, in this process too
 from peers import HttpSink, refused_port  # noqa: E402
+
+# Delivery takes proxies from the environment: the tests (and the processes they start)
+# go direct unless a test sets its own.
+for _name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+    os.environ.pop(_name, None)
+    os.environ.pop(_name.lower(), None)
 
 api_ports: dict[str, int] = {}
 

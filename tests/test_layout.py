@@ -174,3 +174,17 @@ def test_the_checks_catch_what_they_are_for():
     assert not any(p.startswith("sereport.config imports") for p in found)
     assert "import circle: sereport.service.api -> sereport.service.daemon -> sereport.service.api" in found
     assert any("sereport.box.gateway -> sereport.report.payload" in p for p in found)
+
+
+def test_only_delivery_imports_requests():
+    """requests (with urllib3, ssl, a charset detector) costs about 12 MiB of RSS: only the
+    module that POSTs may load it, so `check`, `devices` and `receive` never pay for it."""
+    heavy = {"requests", "urllib3"}
+    importers = set()
+    for name, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.split(".")[0] in heavy for n in names):
+                importers.add(name)
+    assert importers == {"sereport.report.delivery"}

@@ -69,3 +69,14 @@ def test_values_cannot_split_or_forge_lines(tmp_path, monkeypatch):
     assert len(lines) == 3, lines
     assert lines[0].endswith("device front\\ndoor\\x1b[2J\\x1b]0;pwned\\x07 is now offline")
     assert lines[1].endswith("answer 'a\\r\\nb' from 42") and lines[2].endswith("x\\ny ok")
+
+
+def test_urllib3_never_logs_urls(tmp_path):
+    """Its warnings carry the URL with its query (e.g. on an answer's bad headers)."""
+    path = tmp_path / "out"
+    with open(path, "w") as stream:
+        logs.setup("debug", stream)
+        logging.getLogger("urllib3.connection").warning(
+            "Failed to parse headers (url=%s): x", "http://p/DeviceStatus?token=abc")
+        logging.getLogger("urllib3.connectionpool").debug("http://p:80 \"POST /?token=abc\"")
+    assert "abc" not in path.read_text()

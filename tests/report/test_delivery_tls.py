@@ -166,3 +166,58 @@ def test_a_post_still_stuck_is_not_joined_by_another():
         s.close()
     assert first.reason == "no answer before the beat's deadline"
     assert second.reason == "the previous POST there has not ended yet" and second.attempts == 0
+
+
+# --- a failed certificate check (issue 12 #4) ----------------------------------------
+
+def test_a_failed_certificate_check_is_one_handshake_per_beat(pki):
+    """Retrying cannot mend a certificate: one handshake per beat, not one per backoff."""
+    from platforms import Scripted, answer
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(pki / "server.pem", pki / "server.key")
+    platform = Scripted(answer(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"), context)
+    s = sender()  # the system's CAs: the test CA is not one of them
+    try:
+        results = [s.send((platform.url,), DOC, time.monotonic() + 2)[0] for _ in range(2)]
+    finally:
+        s.close()
+        platform.close()
+    for result in results:
+        assert not result.ok and result.attempts == 1 and result.final
+        assert result.reason.startswith("TLS error: certificate not trusted")
+    assert platform.accepted == 2 and platform.posts == 0
+
+
+def test_https_through_a_proxy_tunnel_is_verified_end_to_end(pki, monkeypatch):
+    from platforms import Proxy
+
+    proxy = Proxy()
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    platform = https_platform(pki)
+    try:
+        [result] = sender(tls_ca_file=str(pki / "ca.pem")).send((platform.url,), DOC,
+                                                               time.monotonic() + 2)
+    finally:
+        platform.close()
+        proxy.close()
+    assert result.ok, result.reason
+    [head] = proxy.heads
+    assert head.startswith(f"CONNECT 127.0.0.1:{platform.port} HTTP/1.")
+    assert platform.bodies() == [DOC[0][1]]
+
+
+def test_a_platform_that_never_does_its_tls_handshake():
+    """https:// to a server that never answers the ClientHello: the connect timeout."""
+    from peers import HangingServer
+
+    server = HangingServer()
+    s = sender()
+    s.timeouts = (0.3, 2)
+    try:
+        result = s.post(f"https://127.0.0.1:{server.port}/x", "gateway", b"{}")
+    finally:
+        server.close()
+        s.close()
+    assert not result.ok and result.reason == "no TLS handshake within 0.3s"
+    assert result.elapsed < 1
