@@ -10,9 +10,17 @@ returns its result, or raises.
 
 One epoll object serves a whole cycle, with at most ``concurrency`` probes
 running, so a cycle over hundreds of dead devices ends in about one
-timeout.  This is a plain epoll loop rather than asyncio: a cycle of 100
-probes costs half the CPU, and asyncio, with the ssl module it loads,
-would be 9 MiB of a daemon meant to fit in 24.
+timeout.
+
+Why a hand-written loop here, when the rest of sereport leaves HTTP to
+requests and waitress: the probe cycle is the one hot path, and it was
+measured.  An asyncio version of the same 500-device cycle cost twice the
+CPU (a cycle of 100 connect-per-probe probes: 23 ms against 11.7 ms; most
+of asyncio's share went to streams, tasks and futures) and 5.6 MiB more
+RSS, and no defect was found in this loop (tests/probes/test_engine.py
+covers waits, deadlines, a probe ignoring its timeout, the concurrency cap
+and the worker threads).  So it stays, small: one epoll object, a heap of
+deadlines, generators.
 """
 
 from __future__ import annotations
