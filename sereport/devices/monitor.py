@@ -36,6 +36,9 @@ STATUS_FILE = "status.json"
 STATUS_EVERY = 10.0  # seconds between rewrites of status.json when no result changed
 
 
+SHOWN_SHARED = 3  # devices a shared-IP warning names
+
+
 @dataclass(frozen=True)
 class DeviceState:
     status: str = "offline"
@@ -171,10 +174,13 @@ class Monitor:
             by_ip.setdefault(device.ip, []).append(device)
         shared = {ip: group for ip, group in by_ip.items() if len(group) > 1}
         for ip in sorted(set(shared) - self._shared_ips):
+            group = shared[ip]
+            named = ", ".join(d.shown for d in group[:SHOWN_SHARED])
+            if len(group) > SHOWN_SHARED:  # one line, however many (an NVR has 64 channels)
+                named += f" and {len(group) - SHOWN_SHARED} more"
             log.warning("%d devices share the IP %s, so their ep_id (<dev_sno>__%s) is the same "
                         "and the platform cannot tell them apart: %s; see the README (Devices: "
-                        "one IP, several devices)", len(shared[ip]), ip, ip,
-                        ", ".join(d.shown for d in shared[ip]))
+                        "one IP, several devices)", len(group), ip, ip, named)
         self._shared_ips = set(shared)
 
     @staticmethod

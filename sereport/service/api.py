@@ -187,6 +187,7 @@ ROUTES: dict[tuple[str, str], Callable] = {
 }
 _PATTERNS = [(method, re.compile("^" + re.sub(r"\{\w+\}", "([^/]+)", path) + "$"), handler)
              for (method, path), handler in ROUTES.items()]
+CHANGES = {set_configs, add_device, remove_device}  # what needs a token
 TEXT_ROUTES = {prometheus: "text/plain; version=0.0.4; charset=utf-8",
                openapi: "application/yaml; charset=utf-8"}
 
@@ -239,21 +240,27 @@ def _body(stream):
         raise ApiError(400, f"body is not JSON: {exc}") from None
 
 
-def _authorized(view: View, given: str) -> bool:
-    token = view.cfg.api_token
-    if not token:
-        return True
-    return given.startswith("Bearer ") and compare_digest(
+def _bearer(given: str, token: str) -> bool:
+    return bool(token) and given.startswith("Bearer ") and compare_digest(
         given[7:].encode("utf-8"), token.encode("utf-8"))
 
 
 def serve(view: View, method: str, path: str, authorization: str, body) -> Answer:
-    """One API request: route, authorize, read the body (a file), answer."""
+    """One API request: authorize, route, read the body (a file), answer.
+
+    With ``api_token`` every request needs it.  Without, reads are open on
+    loopback and a change needs the local token (service/token.py), so no
+    unprivileged local process can steer the daemon."""
     try:
-        if not _authorized(view, authorization):
+        if view.cfg.api_token and not _bearer(authorization, view.cfg.api_token):
             raise ApiError(401, "missing or wrong token; send Authorization: Bearer TOKEN",
                            authenticate="Bearer")
         handler, param = route(method, path)
+        if handler in CHANGES and not view.cfg.api_token and not _bearer(
+                authorization, view.change_token):
+            raise ApiError(401, "a change needs the local token; send Authorization: Bearer "
+                                "the token in <state_dir>/api-token (readable by root)",
+                           authenticate="Bearer")
         status_code, answer = handler(view, _body(body), param)
     except ApiError as exc:
         headers = {}

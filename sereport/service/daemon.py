@@ -160,7 +160,14 @@ class Daemon:
         if not cfg.api_enabled:
             return
         from sereport.service.api import ApiServer
+        from sereport.service.token import local_token
 
+        try:
+            self.view.change_token = "" if cfg.api_token else local_token(cfg.state_dir)
+        except OSError as exc:  # no token, no changes through the API (reads go on)
+            self.view.change_token = ""
+            log.error("local API: cannot keep its token in %s: %s; changes through the API are "
+                      "refused", cfg.state_dir, exc.strerror or exc)
         try:
             self.api = ApiServer(self.view)
         except OSError as exc:

@@ -25,6 +25,7 @@ class View:
         self._config = config_in_force
         self.request_reload = request_reload
         self.config_lock = threading.Lock()  # one config change at a time (API)
+        self.change_token = ""  # service.token: what a change needs when api_token is empty
         self.started = time.monotonic()
         self.started_at = time.time()
 

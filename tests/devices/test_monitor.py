@@ -107,7 +107,8 @@ def test_transitions_are_logged_once(write_config, caplog):
         monitor.cycle()
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 2
-    assert "is online (ok: TCP" in messages[0] and "is now offline (refused" in messages[1]
+    assert "is online (ok: TCP" in messages[0]
+    assert "is now offline (refused" in messages[1] or "is now offline (reset" in messages[1]
 
 
 def test_status_file_and_statuses(write_config):
@@ -263,3 +264,15 @@ def test_status_file_never_goes_into_a_directory_of_another_user(write_config, t
         monitor.cycle()
     assert list(theirs.iterdir()) == []
     assert any("not a directory of this user's" in r.getMessage() for r in caplog.records)
+
+
+def test_a_shared_ip_warning_stays_one_short_line(write_config, caplog):
+    port = refused_port()
+    channels = "".join(f"  - {{url: 'rtsp://127.0.0.9:{port}/ch{i}', probe: none}}\n" for i in range(64))
+    cfg = config.load(write_config(f"dev_sno: X\ndevices:\n{channels}"))
+    monitor = Monitor(cfg, Registry(cfg.registry_path, cfg.devices, cfg.path))
+    with caplog.at_level(logging.WARNING, logger="sereport.devices.monitor"):
+        monitor.cycle()
+    [said] = [r.getMessage() for r in caplog.records if "share the IP" in r.getMessage()]
+    assert "64 devices share the IP 127.0.0.9" in said and "and 61 more" in said
+    assert len(said) < 600

@@ -63,6 +63,9 @@ def box(write_config, platform):
         thread.start()
         wait_for(lambda: daemon.api is not None)
         made.append((daemon, thread))
+        # Changes need a token: the config's api_token, else the local one the daemon made
+        # (as an operator with root would read it); tests of refusals clear it.
+        token = token or daemon.view.change_token
         daemon.client = Client(f"http://127.0.0.1:{daemon.api.server_port}", token)
         daemon.path = path
         return daemon
@@ -268,7 +271,8 @@ def test_change_survives_a_restart(write_config, platform, tmp_path):
     first = Logged(tmp_path / "first", "--config", path, "run")
     try:
         first.wait_log("local API on")
-        client = Client(f"http://127.0.0.1:{port}")
+        token = (tmp_path / "state_dir" / "api-token").read_text().strip()  # as root reads it
+        client = Client(f"http://127.0.0.1:{port}", token)
         assert client.call("POST", "/sophon/v2/face/setconfigs",
                            {"config_dict": {"WEB_HEART_TIME": 2, "formats": "both"}})[0] == 200
         first.wait_log("config reloaded (API)")
@@ -282,3 +286,31 @@ def test_change_survives_a_restart(write_config, platform, tmp_path):
         assert "media report(s)" in second.log() or "gateway+media" in second.log()
     finally:
         second.terminate()
+
+
+def test_an_anonymous_local_process_reads_but_cannot_change(box):
+    """No api_token: reads stay open on loopback, a change needs the token the daemon keeps
+    in <state_dir>/api-token (0600), so no unprivileged local process can steer it."""
+    import os
+    import stat as stat_module
+
+    daemon = box()
+    path = os.path.join(daemon.cfg.state_dir, "api-token")
+    st = os.stat(path)
+    assert stat_module.S_IMODE(st.st_mode) == 0o600
+    assert open(path).read().strip() == daemon.view.change_token and len(daemon.view.change_token) >= 32
+    anonymous = Client(daemon.client.base)
+    for path_ in ("/status", "/metrics", "/devices", "/sophon/v2/face/getconfigs"):
+        code, _, _ = anonymous.call("GET", path_)
+        assert code == 200, path_
+    attacks = [("POST", "/sophon/v2/face/setconfigs", {"config_dict": {"WEB_HEART_TIME": 9}}),
+               ("POST", "/devices", {"url": "/etc/hostname"}),
+               ("DELETE", "/devices/x", None)]
+    for method, where, body in attacks:
+        for token in (None, "wrong-token"):
+            anonymous.token = token
+            code, answer, response = anonymous.call(method, where, body)
+            assert code == 401 and "a change needs the local token" in answer["error"], (where, answer)
+            assert response.headers.get("WWW-Authenticate") == "Bearer"
+    assert not os.path.exists(daemon.cfg.overrides_path)
+    assert daemon.client.call("POST", "/devices", {"url": "/etc/hostname"})[0] == 201  # with it

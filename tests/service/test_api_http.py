@@ -29,6 +29,11 @@ def config_text(platform_url: str, port: int, extra: str = "") -> str:
             f"extensions: [beat_seq]\noffline_beat_on_stop: false\napi_port: {port}\n{extra}")
 
 
+def auth(api) -> dict:
+    """A change needs the local token the daemon keeps in its state directory."""
+    return {"Authorization": "Bearer " + (api.state / "api-token").read_text().strip()}
+
+
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
     """One `sereport run` for the tests that do not change it; api_idle_timeout: 2."""
@@ -244,14 +249,15 @@ def test_chunked_bodies_are_accepted_and_bounded(api):
     device = json.dumps({"url": "127.0.0.41", "name": "chunked", "probe": "none"}).encode()
     with rawhttp.connect(HOST, api.port) as sock:
         sock.sendall(rawhttp.request("POST", "/devices", rawhttp.chunked(device, 7),
-                                     {"Transfer-Encoding": "chunked"})
+                                     {"Transfer-Encoding": "chunked", **auth(api)})
                      + rawhttp.request("GET", "/devices"))  # kept alive after it
         (status, headers, body), (listed, _, devices) = rawhttp.read_answers(sock, 2)
     added = json.loads(body)
     check_response("POST", "/devices", status, headers["content-type"], added)
     assert status == 201 and added["name"] == "chunked" and "connection" not in headers
     assert listed == 200 and "127.0.0.41" in [d["url"] for d in json.loads(devices)]
-    requests.delete(f"http://{HOST}:{api.port}/devices/{added['id']}", timeout=5)
+    requests.delete(f"http://{HOST}:{api.port}/devices/{added['id']}", headers=auth(api),
+                    timeout=5)
 
     big = json.dumps({"config_dict": {"x": "a" * 70000}}).encode()
     raw, closed, _ = rawhttp.talk(HOST, api.port, rawhttp.request(
@@ -323,11 +329,12 @@ def test_expect_100_continue_is_answered_at_once(api):
 def test_encoded_slashes_in_a_device_key_still_route(api):
     from urllib.parse import quote
     url = "rtsp://127.0.0.42:9/ch1"
-    requests.post(f"http://{HOST}:{api.port}/devices", json={"url": url, "probe": "none"}, timeout=5)
+    requests.post(f"http://{HOST}:{api.port}/devices", json={"url": url, "probe": "none"},
+                  headers=auth(api), timeout=5)
     shown = requests.get(f"http://{HOST}:{api.port}/devices/" + quote(url, safe=""), timeout=5)
     assert shown.status_code == 200 and shown.json()["url"] == url
     assert requests.delete(f"http://{HOST}:{api.port}/devices/" + quote(url, safe=""),
-                           timeout=5).status_code == 200
+                           headers=auth(api), timeout=5).status_code == 200
 
 
 # --- 5. IPv6; the port taken ------------------------------------------------------------
