@@ -39,7 +39,8 @@ def redact_url(url: str) -> str:
     if parts is None:
         return MASK
     if not parts.netloc and "@" in url:  # user:pass@host/... with no scheme: no netloc parsed
-        return MASK + url[url.rindex("@"):]
+        rest = redact_url("//" + url[url.rindex("@") + 1:])
+        return MASK + "@" + rest[2:]
     netloc = parts.netloc
     if "@" in netloc:
         user = parts.username or ""

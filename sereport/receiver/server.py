@@ -25,7 +25,8 @@ import threading
 import time
 from collections import deque
 
-from sereport import httpd
+from sereport import httpd, limits
+from sereport.logs import escape
 from sereport.receiver.validate import check
 
 MAX_BODY = 1024 * 1024
@@ -120,10 +121,12 @@ class Receiver:
     def record(self, peer: str, path: str, doc: object) -> tuple[str, list[str]]:
         fmt, problems = check(doc)
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        shown = path.split("?", 1)[0] + ("?…" if "?" in path else "")  # a query may hold a key
         if problems:
-            line = f"{stamp} {peer} {path} INVALID {fmt}: " + "; ".join(problems)
+            line = f"{stamp} {peer} {shown} INVALID {fmt}: " + "; ".join(problems)
         else:
-            line = f"{stamp} {peer} {path} {summary(doc)}"
+            line = f"{stamp} {peer} {shown} {summary(doc)}"
+        line = escape(line)  # a gateway_name with a newline or ESC[2J cannot forge or clear lines
         with self.lock:
             if not problems:
                 licence = doc["dev_sno"] if fmt == "gateway" else doc["mq_license_key"]
@@ -171,7 +174,7 @@ class Receiver:
         if "CONTENT_LENGTH" not in environ:  # set by waitress for a chunked body too
             return _json(411, {"result": "error", "errors": ["Content-Length missing"]})
         try:
-            doc = json.loads(environ["wsgi.input"].read())
+            doc = limits.loads_json(environ["wsgi.input"].read())  # 32 levels at most
         except (ValueError, UnicodeDecodeError) as exc:
             return _json(400, {"result": "error", "errors": [f"body is not JSON: {exc}"]})
         fmt, problems = self.record(environ.get("REMOTE_ADDR", "?"), path, doc)

@@ -26,7 +26,8 @@ from urllib.parse import unquote
 
 import yaml
 
-from sereport import atomic, config, httpd
+from sereport import atomic, config, httpd, limits
+from sereport.redact import redact_url
 from sereport.service import metrics
 from sereport.service.view import View
 from sereport.devices.registry import Conflict, NotFound, RegistryError
@@ -54,8 +55,6 @@ def _config_names() -> list[str]:
 
 def effective(cfg: config.Config) -> dict:
     """Every effective key, flat, secrets masked."""
-    from sereport.redact import redact_url
-
     values = {"WEB_HEART_URL": ",".join(redact_url(u) for u in cfg.urls),
               "WEB_HEART_TIME": int(cfg.interval) if cfg.interval.is_integer() else cfg.interval}
     for key in _config_names()[2:]:
@@ -235,9 +234,16 @@ def _body(stream):
     if len(raw) > MAX_BODY:
         raise ApiError(413, f"body over the limit of {MAX_BODY} bytes")
     try:
-        return json.loads(raw)
+        return limits.loads_json(raw)  # nested past 32 levels: a 400, never a RecursionError
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"body is not JSON: {exc}") from None
+
+
+def _shown(path: str) -> str:
+    """A request path fit for a log line: a device's URL in it has its password and
+    query values masked."""
+    head, _, key = path.partition("/devices/")
+    return f"{head}/devices/{redact_url(unquote(key))}" if key else redact_url(unquote(path))
 
 
 def _bearer(given: str, token: str) -> bool:
@@ -279,11 +285,11 @@ def serve(view: View, method: str, path: str, authorization: str, body) -> Answe
     except RegistryError as exc:
         return _json(400, {"result": "error", "error": str(exc)})
     except Exception as exc:  # a bug: say so without details that could leak
-        log.error("API %s %s failed: %s", method, path, type(exc).__name__)
+        log.error("API %s %s failed: %s", method, _shown(path), type(exc).__name__)
         log.debug("API failure", exc_info=True)
         return _json(500, {"result": "error", "error": "internal error (logged)"})
     finally:
-        log.debug("API %s %s", method, path)
+        log.debug("API %s %s", method, _shown(path))
     if handler in TEXT_ROUTES:
         return Answer(status_code, answer.encode("utf-8"), TEXT_ROUTES[handler])
     return _json(status_code, answer)

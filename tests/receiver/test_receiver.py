@@ -99,3 +99,21 @@ def test_mask():
 
 def test_summary_survives_odd_documents():
     assert "devices 0/0 online" in summary({})
+
+
+def test_printed_lines_cannot_be_forged_and_hide_query_keys(tmp_path):
+    import copy
+    import io
+
+    from sereport.receiver.server import Receiver
+    from test_validate import GATEWAY
+
+    out = io.StringIO()
+    receiver = Receiver(out=out)
+    doc = copy.deepcopy(GATEWAY)
+    doc["gateway_name"] = "box\n2026-01-01 00:00:00 forged line\x1b[2J\x1b]0;title\x07"
+    receiver.record("127.0.0.1", "/DeviceStatus?key=S3CRET", doc)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 1, lines
+    assert "\\n2026-01-01" in lines[0] and "\\x1b[2J" in lines[0]
+    assert "S3CRET" not in lines[0] and "/DeviceStatus?…" in lines[0]

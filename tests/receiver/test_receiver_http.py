@@ -121,3 +121,9 @@ def test_port_taken_is_an_error(tmp_path):
         assert f"cannot listen on 127.0.0.1 port {first.port}: Address already in use" in second.log()
     finally:
         first.kill()
+
+
+def test_deep_json_is_a_400(receiver):
+    answer = requests.post(f"http://{HOST}:{receiver.port}/DeviceStatus",
+                           data="[" * 5000 + "]" * 5000, timeout=10)
+    assert answer.status_code == 400 and "nested deeper than 32 levels" in answer.text

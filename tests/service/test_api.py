@@ -314,3 +314,18 @@ def test_an_anonymous_local_process_reads_but_cannot_change(box):
             assert response.headers.get("WWW-Authenticate") == "Bearer"
     assert not os.path.exists(daemon.cfg.overrides_path)
     assert daemon.client.call("POST", "/devices", {"url": "/etc/hostname"})[0] == 201  # with it
+
+
+def test_deep_json_and_passwords_in_paths(box, caplog):
+    import logging as logging_module
+    from urllib.parse import quote
+
+    daemon = box()
+    code, answer, _ = daemon.client.call("POST", "/sophon/v2/face/getconfigs",
+                                         raw="[" * 5000 + "]" * 5000)
+    assert code == 400 and "nested deeper than 32 levels" in answer["error"]
+    with caplog.at_level(logging_module.DEBUG, logger="sereport.service.api"):
+        for method in ("GET", "DELETE"):
+            daemon.client.call(method, "/devices/" + quote("rtsp://admin:S3cret@127.0.0.9/x?token=T0k", safe=""))
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert "/devices/" in said and "S3cret" not in said and "T0k" not in said
