@@ -150,9 +150,10 @@ install -d "$pkg/DEBIAN" "$pkg/lib/systemd/system" "$pkg/etc/sereport" "$pkg/usr
   "$pkg/usr/share/doc/sereport"
 install -m 0644 "$repo/systemd/sereport.service" "$pkg/lib/systemd/system/sereport.service"
 # An unconfigured box must not report with the sample's licence code or to its URL.
-# runtime_dir: the service's, also for `sereport devices list` run from a shell.
+# runtime_dir, state_dir: the service's, also for `sereport devices ...` run from a shell.
 sed -e 's/^dev_sno:.*/dev_sno: ""/' -e 's/^WEB_HEART_URL:.*/WEB_HEART_URL: ""/' \
   -e 's|^runtime_dir:.*|runtime_dir: /run/sereport|' \
+  -e 's|^state_dir:.*|state_dir: /var/lib/sereport|' \
   "$repo/etc/sereport/sereport.yaml" >"$pkg/etc/sereport/sereport.yaml"
 grep -q '^dev_sno: ""$' "$pkg/etc/sereport/sereport.yaml" && grep -q '^WEB_HEART_URL: ""$' "$pkg/etc/sereport/sereport.yaml" \
   || die "etc/sereport/sereport.yaml has no top-level dev_sno or WEB_HEART_URL line to blank"

@@ -40,6 +40,7 @@ def test_quick_start_runs_as_written(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "SEREPORT_CONFIG",
                                                             "NOTIFY_SOCKET", "JOURNAL_STREAM")}
     env["XDG_RUNTIME_DIR"] = str(runtime)  # a per-user runtime directory, as a login has
+    env["XDG_STATE_HOME"] = str(tmp_path / "state")  # and a state directory
     watched = ["/run/sereport", "/var/lib/sereport"]
     before = {path: stamp(path) for path in watched}
     log = tmp_path / "out"

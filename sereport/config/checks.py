@@ -296,7 +296,7 @@ def from_mapping(raw: dict, path: str, sources: dict[str, str] | None = None,
         metrics_timeout=checker.number("metrics_timeout", 2, 0.01, 60,
                                        "seconds one gateway reading may take"),
         send_url_credentials=checker.flag("send_url_credentials", False),
-        state_dir=checker.path_("state_dir", "/var/lib/sereport"),
+        state_dir=checker.path_("state_dir", "", optional=True) or default_state_dir(),
         runtime_dir=checker.path_("runtime_dir", "", optional=True) or default_runtime_dir(),
         probe_interval=checker.number("probe_interval", 0, 0, 86400,
                                       "seconds between probe cycles, 0 for every beat"),
@@ -352,6 +352,19 @@ def from_mapping(raw: dict, path: str, sources: dict[str, str] | None = None,
     if checker.problems:
         raise ConfigError(checker.problems)
     return cfg
+
+
+def default_state_dir() -> str:
+    """Where the registry, the overrides and the API token live when the config does not
+    say: the service's own (systemd's StateDirectory=, /var/lib/sereport), else the user's
+    state directory ($XDG_STATE_HOME, ~/.local/state). Never /var outside a service."""
+    given = os.environ.get("STATE_DIRECTORY", "").split(":")[0]
+    if given.startswith("/"):
+        return given
+    xdg = os.environ.get("XDG_STATE_HOME", "")
+    if xdg.startswith("/"):
+        return os.path.join(xdg, "sereport")
+    return os.path.join(os.path.expanduser("~"), ".local", "state", "sereport")
 
 
 def default_runtime_dir() -> str:

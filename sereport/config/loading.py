@@ -8,7 +8,7 @@ import os
 import yaml
 
 from sereport import limits
-from sereport.config.checks import from_mapping
+from sereport.config.checks import default_state_dir, from_mapping
 from sereport.config.model import (ALIASES, DEFAULT_PATH, NOT_SETTABLE, OVERRIDES_FILE, Config,
                                    ConfigError)
 
@@ -100,7 +100,7 @@ def merge(raw: dict, overrides: dict) -> dict:
 
 def state_dir_of(raw: dict) -> str:
     value = raw.get("state_dir")
-    return value if isinstance(value, str) and value.startswith("/") else "/var/lib/sereport"
+    return value if isinstance(value, str) and value.startswith("/") else default_state_dir()
 
 
 def load(path: str = DEFAULT_PATH, overrides: dict | None = None) -> Config:

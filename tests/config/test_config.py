@@ -451,3 +451,16 @@ def test_unknown_key_with_a_newline_stays_on_one_line(write_config):
     with pytest.raises(config.ConfigError) as caught:
         config.load(path)
     assert all("\n" not in p for p in caught.value.problems), caught.value.problems
+
+
+def test_state_dir_default_is_the_services_else_the_users(monkeypatch, tmp_path):
+    path = tmp_path / "plain.yaml"
+    path.write_text("dev_sno: X\n")
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/sereport")  # systemd's StateDirectory=
+    assert config.load(str(path)).state_dir == "/var/lib/sereport"
+    monkeypatch.delenv("STATE_DIRECTORY")
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    assert config.load(str(path)).state_dir == str(tmp_path / "xdg" / "sereport")
+    monkeypatch.delenv("XDG_STATE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert config.load(str(path)).state_dir == str(tmp_path / "home/.local/state/sereport")

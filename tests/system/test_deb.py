@@ -90,8 +90,9 @@ def test_control_and_files(deb, arch, extracted):
     conf = (extracted / CONFIG[1:]).read_text()
     assert re.search(r'^dev_sno: ""$', conf, re.M) and re.search(r'^WEB_HEART_URL: ""$', conf, re.M)
     assert re.search(r'^runtime_dir: /run/sereport$', conf, re.M)  # the service's, for the CLI too
+    assert re.search(r'^state_dir: /var/lib/sereport$', conf, re.M)
     sample = (REPO / "etc/sereport/sereport.yaml").read_text()
-    assert len(conf.splitlines()) == len(sample.splitlines())  # only three values changed
+    assert len(conf.splitlines()) == len(sample.splitlines())  # only four values changed
 
     wheels = sorted((extracted / "usr/share/sereport/wheels").glob("*.whl"))
     names = [w.name for w in wheels]
