@@ -86,6 +86,19 @@ class HangingServer:
             conn.close()
 
 
+def accept_each(sock: socket.socket, handle, on_accept=None) -> None:
+    """Accept connections until ``sock`` is closed, each handled on a thread of its own
+    (``on_accept(conn)`` first, in the accepting thread)."""
+    while True:
+        try:
+            conn, _ = sock.accept()
+        except OSError:
+            return
+        if on_accept is not None:
+            on_accept(conn)
+        threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+
 def refused_port() -> int:
     """A loopback port with nobody listening."""
     s = socket.socket()
@@ -238,13 +251,10 @@ class LineServer:
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+        accept_each(self.sock, self._handle, self._count)
+
+    def _count(self, _conn) -> None:
+        self.accepted += 1
 
     def _handle(self, conn):
         try:
@@ -338,12 +348,7 @@ class Platform:
         self.mode = mode
 
     def _accept(self, listener):
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+        accept_each(listener, self._handle)
 
     def _handle(self, conn):
         self.conns.add(conn)

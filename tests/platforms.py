@@ -13,6 +13,8 @@ import struct
 import threading
 import time
 
+from peers import accept_each
+
 
 def read_request(conn, data: bytes = b"") -> tuple[str, bytes, bytes] | None:
     """(head, body, what followed) of the next request on ``conn``; None at the close."""
@@ -62,14 +64,11 @@ class Scripted:
         return f"{scheme}://127.0.0.1:{self.port}/DeviceStatus"
 
     def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.accepted += 1
-            self.conns.append(conn)
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+        accept_each(self.sock, self._handle, self._note)
+
+    def _note(self, conn) -> None:
+        self.accepted += 1
+        self.conns.append(conn)
 
     def _handle(self, conn):
         try:
@@ -147,12 +146,7 @@ class Proxy:
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+        accept_each(self.sock, self._handle)
 
     def _handle(self, conn):
         try:
