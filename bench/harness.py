@@ -25,9 +25,15 @@ def rss_kib(pid: int) -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+    """The process's CPU time (all its threads, ended ones too), to the nanosecond: its
+    CPU-time clock (clock_getcpuclockid(3): CPUCLOCK_SCHED of the process), not /proc's
+    utime + stime, which count in 10 ms ticks."""
+    try:
+        return time.clock_gettime((~pid << 3) | 2)
+    except OSError:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
 
 
 class Proc(Subprocess):
@@ -116,3 +122,29 @@ def arrivals(platform: Platform, licence: str) -> list[float]:
     """Arrival times of the heartbeats of one box (first POST of each, by content)."""
     return [a[0] for a in platform.arrivals if isinstance(a[2], dict)
             and a[2].get("dev_sno") == licence]
+
+
+class Camera(Subprocess):
+    """One RTSP camera in a process of its own, so stopping it closes every connection to
+    it at once, as a camera that loses power or is unplugged does (kept ones too)."""
+
+    def __init__(self):
+        self.port = refused_port()
+        super().__init__([PYTHON, __file__, "camera", str(self.port)], ready="READY")
+
+    @property
+    def url(self) -> str:
+        return f"rtsp://127.0.0.1:{self.port}/cam"
+
+
+def statuses(platform: Platform, licence: str) -> list[tuple[float, str]]:
+    """(arrival time, the first device's ep_status) of each heartbeat of one box."""
+    return [(a[0], a[2]["sub_devices"][0]["ep_status"]) for a in platform.arrivals
+            if isinstance(a[2], dict) and a[2].get("dev_sno") == licence
+            and a[2].get("sub_devices")]
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["camera"]:
+    server = _Threading(("127.0.0.1", int(sys.argv[2])), _RtspHandler)
+    print("READY", flush=True)
+    server.serve_forever()

@@ -20,8 +20,8 @@ import threading
 import time
 from pathlib import Path
 
-from harness import (PYTHON, ROOT, SEREPORT, DeviceFarm, Platform, Proc, arrivals, cpu_seconds,
-                     rss_kib, write_config)
+from harness import (PYTHON, ROOT, SEREPORT, Camera, DeviceFarm, Platform, Proc, arrivals,
+                     cpu_seconds, rss_kib, statuses, write_config)
 
 QUICK = "--quick" in sys.argv
 WORK = Path(tempfile.mkdtemp(prefix="sereport-bench-"))
@@ -251,6 +251,47 @@ def soak():
         growth["sereport"] <= 1024)
 
 
+# 7. a camera that stops: how soon the platform hears of it ------------------------------
+
+def change_latency():
+    """WEB_HEART_TIME 30, probe_interval 1, offline_after 1: a camera process is killed at a
+    random moment of the beat interval; the time until a report saying it is offline
+    arrives. sereport sends an event report; the baseline can only tell at its next beat."""
+    interval, trials = 30, 1 if QUICK else 3
+    rng = random.Random(7)
+    took = {"sereport": [], "baseline": []}
+    for trial in range(trials):
+        camera, platform = Camera(), Platform()
+        procs = both(f"change{trial}", "CHANGE", platform, interval, [camera.url],
+                     "probe_interval: 1\noffline_after: 1\n")
+        try:
+            # The baseline's first beat comes one interval after its start (schedule's rule).
+            deadline = time.monotonic() + interval + 10
+            while time.monotonic() < deadline and not all(
+                    statuses(platform, f"CHANGE{k.upper()}") for k in procs):
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0, interval / 3))
+            stopped = time.monotonic()
+            camera.close()
+            deadline = stopped + interval + 10
+            for kind in procs:
+                licence = f"CHANGE{kind.upper()}"
+                while time.monotonic() < deadline and not any(
+                        when > stopped and status == "offline"
+                        for when, status in statuses(platform, licence)):
+                    time.sleep(0.02)
+                told = [when for when, status in statuses(platform, licence)
+                        if when > stopped and status == "offline"]
+                took[kind].append(told[0] - stopped if told else float("nan"))
+        finally:
+            stop_all(procs)
+            camera.close()
+            platform.close()
+    s, b = statistics.median(took["sereport"]), statistics.median(took["baseline"])
+    row("7", f"camera stopped to offline at the platform, 30 s beat (s, median of {trials})",
+        f"{s:.2f}", f"{b:.2f}", "<= 2.5 s", s <= 2.5)
+
+
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                 if line.startswith("model name")), host.machine())
@@ -278,8 +319,9 @@ def write_results():
     print(f"wrote {ROOT / 'bench' / 'RESULTS.md'}")
 
 
-FIGURES = {"1": steady_rss, "2": cpu_per_beat, "3": fan_out, "4": accuracy, "5": startup, "6": soak}
-ORDER = "352164"  # quick ones first
+FIGURES = {"1": steady_rss, "2": cpu_per_beat, "3": fan_out, "4": accuracy, "5": startup, "6": soak,
+           "7": change_latency}
+ORDER = "3521764"  # quick ones first
 
 
 def main():

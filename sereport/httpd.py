@@ -1,8 +1,12 @@
 """Serving a small WSGI app over HTTP/1.1 with waitress, on a thread of its own.
 
 The local API (``service/api.py``) and ``sereport receive`` (``receiver/server.py``)
-both stand on this; it imports nothing of the agent, and waitress only loads
-when one of them starts.  What it adds to waitress:
+both stand on this; it imports nothing of the agent.  The socket is bound at
+once (a taken port is an error at start), and waitress (httpd_waitress.py)
+is loaded at the first connection: until then one thread waits in poll() on
+the listening socket, and the 2.6 MiB that waitress and its worker threads
+cost are not spent by a daemon whose API nobody calls.  What it adds to
+waitress:
 
 - **Bounds.** A fixed pool of worker threads, at most ``connection_limit``
   open connections (more wait in the listen backlog), a connection closed after
@@ -30,18 +34,12 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import select
 import signal
 import socket
 import threading
-import time
 from typing import Callable, Iterator
-
-import waitress
-from waitress import wasyncore
-from waitress.channel import HTTPChannel
-from waitress.parser import HTTPRequestParser, ParsingError
-from waitress.task import ErrorTask
-from waitress.utilities import Error
 
 log = logging.getLogger(__name__)
 REASONS = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized",
@@ -51,11 +49,6 @@ REASONS = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized",
            505: "HTTP Version Not Supported"}
 SWEEP = 1  # seconds between idle sweeps while connections are open
 
-# waitress logs every client that resets its connection, and a queue depth warning per
-# request under load; what is left (the connection limit reached) is worth a line.
-logging.getLogger("waitress").setLevel(logging.WARNING)
-logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-
 
 def status_line(code: int) -> str:
     return f"{code} {REASONS.get(code, 'Unknown')}"
@@ -63,73 +56,6 @@ def status_line(code: int) -> str:
 
 def url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
-
-
-class VersionNotSupported(Error):
-    code = 505
-    reason = "HTTP Version Not Supported"
-
-
-class _StrictParser(HTTPRequestParser):
-    """waitress's parser, refusing what it lets through (see the module's docstring)."""
-
-    def parse_header(self, header_plus: bytes) -> None:
-        if b"\r\n " in header_plus or b"\r\n\t" in header_plus:
-            raise ParsingError("a header line folded onto the next (obs-fold) is not accepted")
-        super().parse_header(header_plus)
-        if self.version == "":
-            raise ParsingError("not an HTTP request line")
-        if self.chunked and "CONTENT_LENGTH" in self.headers:
-            raise ParsingError("Transfer-Encoding and Content-Length together")
-        if self.version == "1.0" and "TRANSFER_ENCODING" in self.headers:
-            raise ParsingError("Transfer-Encoding in an HTTP/1.0 request")
-
-    def received(self, data: bytes) -> int:
-        consumed = super().received(data)
-        if (self.headers_finished and self.error is None and not self.empty
-                and self.version not in ("1.0", "1.1")):
-            self.error = VersionNotSupported(f"HTTP/{self.version} is not spoken here; use HTTP/1.1")
-            self.completed = True
-        return consumed
-
-
-class _ErrorTask(ErrorTask):
-    """waitress's answer to a request it refused, in the app's error format."""
-
-    def execute(self) -> None:
-        error = self.request.error
-        adj = self.channel.adj
-        if error.code == 413:
-            message = f"body over the limit of {adj.max_request_body_size - 1} bytes"
-        elif error.code == 431:
-            message = f"request line and headers over {adj.max_request_header_size - 1} bytes"
-        elif error.code == 500:
-            message = "internal error (logged)"
-        else:
-            message = str(error.body)
-        content_type, body = self.channel.server.error_body(error.code, message)
-        self.status = status_line(error.code)
-        self.response_headers.append(("Content-Type", content_type))
-        self.request.headers["CONNECTION"] = "close"  # else waitress adds Keep-Alive for 1.0
-        self.set_close_on_finish()
-        self.content_length = len(body)
-        self.write(body)
-
-
-class _Channel(HTTPChannel):
-    parser_class = _StrictParser
-    error_task_class = _ErrorTask
-    request_began = 0.0
-
-    def handle_read(self) -> None:
-        if self.request is None:  # no request under way: whatever arrives now begins one
-            self.request_began = time.time()
-        super().handle_read()
-        # A request still arriving idle_timeout after its first byte (a client sending a
-        # byte now and then keeps the connection from ever being idle): close it.
-        if (self.request is not None and not self.requests
-                and time.time() - self.request_began > self.adj.channel_timeout):
-            self.will_close = True
 
 
 @contextlib.contextmanager
@@ -182,26 +108,20 @@ class HttpServer:
                  error_body: Callable[[int, str], tuple[str, bytes]],
                  threads: int = 4, connection_limit: int = 100, idle_timeout: int = 10,
                  max_header: int = 8 * 1024, max_body: int = 64 * 1024, backlog: int = 1024):
-        sock = _listen(host, port, backlog)
-        try:
-            with _stop_signals_blocked():  # the worker threads start here
-                self.server = waitress.create_server(
-                    app, sockets=[sock], threads=threads,
-                    # waitress counts its listening socket and its wake-up pipe as connections
-                    connection_limit=connection_limit + 2,
-                    channel_timeout=idle_timeout, cleanup_interval=SWEEP,
-                    max_request_header_size=max_header + 1, max_request_body_size=max_body + 1,
-                    ident=name, clear_untrusted_proxy_headers=True, expose_tracebacks=False,
-                    log_socket_errors=False, asyncore_use_poll=True, backlog=backlog)
-        except BaseException:
-            sock.close()
-            raise
-        self.server.channel_class = _Channel
-        self.server.error_body = error_body
+        self.socket = _listen(host, port, backlog)
+        self._app = app
+        self._settings = dict(name=name, error_body=error_body, threads=threads,
+                              connection_limit=connection_limit, idle_timeout=idle_timeout,
+                              max_header=max_header, max_body=max_body, backlog=backlog,
+                              status_line=status_line, sweep=SWEEP)
+        self.server = None  # waitress's, made at the first connection
         self.name = name
         self.host = host.strip("[]")
-        self.port = sock.getsockname()[1]
+        self.port = self.socket.getsockname()[1]
         self._stopping = False
+        self._lock = threading.Lock()  # stop() against the server's making
+        self._wake_r, self._wake_w = os.pipe()
+        self._closed = False
         self._thread: threading.Thread | None = None
 
     @property
@@ -210,29 +130,57 @@ class HttpServer:
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
-        with _stop_signals_blocked():
+        with _stop_signals_blocked():  # the worker threads it starts inherit the mask
             self._thread.start()
 
+    def _first_connection(self) -> bool:
+        """Wait for a connection (True) or stop (False)."""
+        poll = select.poll()
+        poll.register(self.socket, select.POLLIN)
+        poll.register(self._wake_r, select.POLLIN)
+        while not self._stopping:
+            if any(fd == self.socket.fileno() for fd, _ in poll.poll()):
+                return not self._stopping
+        return False
+
     def _loop(self) -> None:
-        connections = self.server._map  # the listening socket, the wake-up pipe, the clients
         try:
-            while not self._stopping:
-                wasyncore.poll2(None if len(connections) <= 2 else SWEEP, connections)
+            if not self._first_connection():
+                return
+            from sereport import httpd_waitress
+
+            with self._lock:
+                if self._stopping:
+                    return
+                self.server = httpd_waitress.create(self._app, self.socket, **self._settings)
+            httpd_waitress.serve(self.server, lambda: self._stopping)
         except Exception:  # noqa: BLE001 - the server is lost; its owner goes on without it
             log.exception("%s: HTTP server stopped", self.name)
         finally:
-            wasyncore.close_all(connections, ignore_all=True)  # a worker writing to one stops
-            self.server.task_dispatcher.shutdown(cancel_pending=True, timeout=1)
+            self._close()
+
+    def _close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self.socket.close()
+            os.close(self._wake_r)
+            os.close(self._wake_w)
 
     def stop(self) -> None:
         """Close the listening socket and every connection; the port is free on return."""
-        self._stopping = True
+        with self._lock:
+            self._stopping = True
+            server = self.server
+            if not self._closed:
+                os.write(self._wake_w, b".")  # wakes the wait for the first connection
         if self._thread is None:  # never started
-            wasyncore.close_all(self.server._map, ignore_all=True)
-            self.server.task_dispatcher.shutdown(timeout=1)
+            self._close()
             return
-        try:
-            self.server.pull_trigger()  # wakes the poll
-        except OSError:
-            pass
+        if server is not None:
+            try:
+                server.pull_trigger()  # wakes waitress's poll
+            except OSError:
+                pass
         self._thread.join(3)

@@ -59,12 +59,14 @@ def loads_json(text: str | bytes, max_depth: int = MAX_DEPTH):
     return value
 
 
-def check_yaml(text: str, loader) -> None:
-    """Refuse YAML nested deeper than MAX_DEPTH or expanding to more than
-    MAX_YAML_NODES nodes through aliases, before it is constructed.
+def load_yaml(text: str, loader):
+    """The YAML text's value, built by ``loader`` (a Loader class) only after it is
+    found within the bounds: nested at most MAX_DEPTH deep, and expanding to at most
+    MAX_YAML_NODES nodes through aliases.  ValueError for a bound.
 
-    Depth is read from the event stream (no recursion); the expanded size
-    is computed on the composed node graph, each shared node once.
+    Depth is read from the event stream (no recursion); the expanded size is computed
+    on the composed node graph, each shared node once; the value is then constructed
+    from that graph, so the text is composed once.
     """
     import yaml
 
@@ -77,23 +79,28 @@ def check_yaml(text: str, loader) -> None:
                 raise ValueError(f"line {mark.line + 1}: nested deeper than {MAX_DEPTH} levels")
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
             level -= 1
-    root = yaml.compose(text, Loader=loader)
-    if root is None:
-        return
-    sizes: dict[int, int] = {}
-    order, stack = [], [root]
-    while stack:  # children before parents, each node once
-        node = stack.pop()
-        if id(node) in sizes:
-            continue
-        sizes[id(node)] = 0
-        order.append(node)
-        stack.extend(_children(node))
-    for node in reversed(order):
-        sizes[id(node)] = 1 + sum(sizes[id(child)] for child in _children(node))
-        if sizes[id(node)] > MAX_YAML_NODES:
-            raise ValueError(f"expands to more than {MAX_YAML_NODES} values "
-                             "(aliases repeated into a bomb?)")
+    building = loader(text)
+    try:
+        root = building.get_single_node()
+        if root is None:
+            return None
+        sizes: dict[int, int] = {}
+        order, stack = [], [root]
+        while stack:  # children before parents, each node once
+            node = stack.pop()
+            if id(node) in sizes:
+                continue
+            sizes[id(node)] = 0
+            order.append(node)
+            stack.extend(_children(node))
+        for node in reversed(order):
+            sizes[id(node)] = 1 + sum(sizes[id(child)] for child in _children(node))
+            if sizes[id(node)] > MAX_YAML_NODES:
+                raise ValueError(f"expands to more than {MAX_YAML_NODES} values "
+                                 "(aliases repeated into a bomb?)")
+        return building.construct_document(root)
+    finally:
+        building.dispose()
 
 
 def _children(node) -> list:

@@ -1,6 +1,6 @@
 """Checking the local API's answers against sereport/service/openapi.yaml (the subset of
 JSON Schema the document uses: type, required, properties, additionalProperties,
-items, enum, nullable, minProperties, $ref)."""
+items, enum, nullable, minProperties, oneOf, $ref)."""
 
 from __future__ import annotations
 
@@ -32,6 +32,10 @@ def problems(value, schema: dict, where: str = "$") -> list[str]:
         wanted = TYPES[kind]
         if isinstance(value, bool) and kind != "boolean" or not isinstance(value, wanted):
             return [f"{where}: {type(value).__name__}, not {kind}"]
+    if "oneOf" in schema:
+        fits = sum(not problems(value, choice, where) for choice in schema["oneOf"])
+        if fits != 1:
+            return [f"{where}: {value!r} fits {fits} of oneOf's {len(schema['oneOf'])} schemas"]
     found = []
     if "enum" in schema and value not in schema["enum"]:
         found.append(f"{where}: {value!r} not in {schema['enum']}")

@@ -31,7 +31,7 @@ def server():
     made = httpd.HttpServer(hello, "127.0.0.1", 0, name="test-httpd", error_body=error_body,
                             threads=2, idle_timeout=2)
     made.start()
-    made.threads = [t for t in threading.enumerate() if t not in before]
+    made.before = before
     yield made
     made.stop()
 
@@ -45,10 +45,28 @@ def wakeups(threads) -> int:
     return sum(int(task_status(t)["voluntary_ctxt_switches"]) for t in threads)
 
 
-def test_an_idle_server_never_wakes(server):
-    assert len(server.threads) == 3  # two workers and the loop
+def threads_of(server) -> list:
+    """The server's loop thread and waitress's workers (not other tests' leftovers)."""
+    return [t for t in threading.enumerate() if t not in server.before
+            and (t.name == server.name or t.name.startswith("waitress-"))]
+
+
+def test_waitress_and_its_workers_start_at_the_first_connection(server):
+    assert [t.name for t in threads_of(server)] == ["test-httpd"]  # waiting in poll()
+    assert server.server is None
     raw, _, _ = rawhttp.talk("127.0.0.1", server.port, b"GET / HTTP/1.0\r\n\r\n")
     assert raw.endswith(b"hello ")
+    assert len(threads_of(server)) == 3  # two workers and the loop
+
+
+def test_an_idle_server_never_wakes(server):
+    before = wakeups(threads_of(server))
+    time.sleep(1.5)
+    assert wakeups(threads_of(server)) == before  # not even before the first connection
+    raw, _, _ = rawhttp.talk("127.0.0.1", server.port, b"GET / HTTP/1.0\r\n\r\n")
+    assert raw.endswith(b"hello ")
+    server.threads = threads_of(server)
+    assert len(server.threads) == 3  # two workers and the loop
     time.sleep(0.3)
     before = wakeups(server.threads)
     time.sleep(2.5)
@@ -66,6 +84,7 @@ def test_stop_closes_connections_ends_threads_and_frees_the_port(server):
     while b"hello" not in answer and time.monotonic() < deadline:  # head and body may come apart
         answer += sock.recv(1000)
     assert b"hello" in answer
+    server.threads = threads_of(server)
     server.stop()
     assert rawhttp.closed_within(sock, 1.0) is not None
     sock.close()
@@ -75,10 +94,24 @@ def test_stop_closes_connections_ends_threads_and_frees_the_port(server):
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=2)
     again = httpd.HttpServer(hello, "127.0.0.1", port, name="again", error_body=error_body)
-    again.stop()  # never started: its workers end too
+    again.stop()  # never started: its socket is closed
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2)
+
+
+def test_stop_before_any_connection_ends_the_thread_and_frees_the_port(server):
+    [thread] = threads_of(server)
+    server.stop()
+    thread.join(2)
+    assert not thread.is_alive()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=2)
 
 
 def test_stop_signals_go_to_the_main_thread(server):
+    rawhttp.talk("127.0.0.1", server.port, b"GET / HTTP/1.0\r\n\r\n")
+    server.threads = threads_of(server)
+    assert len(server.threads) == 3
     for thread in server.threads:
         blocked = int(task_status(thread)["SigBlk"], 16)
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -100,7 +133,7 @@ def test_refused_requests_get_the_apps_error_body(server):
 def test_addresses(host, family):
     made = httpd.HttpServer(hello, host, 0, name="t", error_body=error_body)
     try:
-        assert made.server.socket.family == family
+        assert made.socket.family == family
         assert made.url == (f"http://[::1]:{made.port}/" if family == socket.AF_INET6
                             else f"http://localhost:{made.port}/")
     finally:

@@ -19,22 +19,32 @@ def billion_laughs(levels: int = 9) -> str:
     return text
 
 
-def test_alias_bomb_is_refused_before_it_is_built():
+LOADERS = [yaml.SafeLoader] + [yaml.CSafeLoader] * hasattr(yaml, "CSafeLoader")
+
+
+@pytest.mark.parametrize("loader", LOADERS)
+def test_alias_bomb_is_refused_before_it_is_built(loader):
     started = time.monotonic()
     with pytest.raises(ValueError, match="expands to more than 100000 values"):
-        limits.check_yaml(billion_laughs(), yaml.SafeLoader)
+        limits.load_yaml(billion_laughs(), loader)
     assert time.monotonic() - started < 1.0  # nothing was expanded
 
 
-def test_deep_yaml_is_refused_without_recursion():
+@pytest.mark.parametrize("loader", LOADERS)
+def test_deep_yaml_is_refused_without_recursion(loader):
     with pytest.raises(ValueError, match="line 2: nested deeper than 32 levels"):
-        limits.check_yaml("a: 1\nserial_files: " + "[" * 3000 + "]" * 3000, yaml.SafeLoader)
+        limits.load_yaml("a: 1\nserial_files: " + "[" * 3000 + "]" * 3000, loader)
 
 
-def test_ordinary_yaml_passes():
-    limits.check_yaml("a: &x [1, 2]\nb: *x\nc: {d: [e, {f: g}]}\n", yaml.SafeLoader)
-    limits.check_yaml("", yaml.SafeLoader)
-    limits.check_yaml("[" * 32 + "]" * 32, yaml.SafeLoader)
+@pytest.mark.parametrize("loader", LOADERS)
+def test_ordinary_yaml_is_built_once_within_the_bounds(loader):
+    assert limits.load_yaml("a: &x [1, 2]\nb: *x\nc: {d: [e, {f: g}]}\n", loader) == {
+        "a": [1, 2], "b": [1, 2], "c": {"d": ["e", {"f": "g"}]}}
+    assert limits.load_yaml("", loader) is None
+    deep = limits.load_yaml("[" * 32 + "]" * 32, loader)
+    for _ in range(31):
+        deep = deep[0]
+    assert deep == []
 
 
 def test_json_depth():

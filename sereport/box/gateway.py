@@ -24,6 +24,10 @@ from sereport.box.system import System
 
 log = logging.getLogger(__name__)
 GB = float(2**30)
+# gateway_ext_data's readings that /status and /metrics show too (the last beat's)
+READINGS = ("cpu_usage", "memory_size", "memory_usage", "disk_size", "disk_free_size",
+            "tpu_usage", "vpu_usage", "chip_temp", "board_temp", "tpu_memory_size",
+            "tpu_memory_usage", "uptime", "clock_synced")
 RETRY_STATIC = 30.0  # seconds before a missing version or serial file is tried again
 _PRODUCT_SN = re.compile(r'"product sn"\s*:\s*"([^"\n]*)"')
 
@@ -90,6 +94,7 @@ class Gateway:
         self.bounded = Bounded()
         self.trouble = _Trouble()
         self._cpu_before = (0.0, 0.0)  # first reading: average since boot
+        self.readings: dict[str, float] = {}  # the last beat's, for /status and /metrics
         self.reconfigure(cfg)
 
     def reconfigure(self, cfg: Config) -> None:
@@ -284,5 +289,11 @@ class Gateway:
             ext["disk_size"] = round(disk[0] / GB, 2)
             ext["disk_free_size"] = round(disk[1] / GB, 2)
         self._vitals(ext)
+        self.readings = {key: value for key, value in ext.items()
+                         if isinstance(value, (int, float)) and key in READINGS}
+        if memory and memory[0] > 0:  # exact, for /metrics
+            self.readings["memory_bytes"], self.readings["memory_available_bytes"] = memory
+        if disk:
+            self.readings["disk_bytes"], self.readings["disk_free_bytes"] = disk
         name = self._read("host name", self.system.hostname) or ""
         return GatewayState(ip=ip, name=name, sn=self._serial(), dev_sno=cfg.dev_sno, ext=ext)

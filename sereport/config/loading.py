@@ -13,8 +13,10 @@ from sereport.config.model import (ALIASES, DEFAULT_PATH, NOT_SETTABLE, OVERRIDE
                                    ConfigError)
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a mapping with the same key twice."""
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """SafeLoader that refuses a mapping with the same key twice; libyaml's parser when
+    PyYAML has it (its wheels do), which spares the daemon the pure-Python parser's
+    garbage (1 MiB of RSS for a config of 500 devices)."""
 
 
 def _construct_mapping(loader, node, deep=False):
@@ -40,8 +42,7 @@ def parse_yaml(text: str, path: str) -> dict:
     before anything is built, so a hostile file costs milliseconds, not the box.
     """
     try:
-        limits.check_yaml(text, _UniqueKeyLoader)
-        data = yaml.load(text, Loader=_UniqueKeyLoader)
+        data = limits.load_yaml(text, _UniqueKeyLoader)
     except ValueError as exc:  # a bound
         raise ConfigError([f"{path}: refused: {exc}; allowed: a config nested at most "
                            f"{limits.MAX_DEPTH} levels, without alias bombs"]) from None

@@ -88,6 +88,9 @@ class Config:
     hmac_header: str = "X-Sereport-Signature"
     extensions: tuple[str, ...] = ()
     offline_beat_on_stop: bool = True
+    report_on_change: bool = True
+    event_debounce: float = 0.5  # seconds changes coalesce into one event report
+    event_min_gap: float = 2.0  # seconds between event reports, at least
     api_enabled: bool = True
     api_host: str = "127.0.0.1"
     api_port: int = 5556

@@ -115,6 +115,7 @@ class Monitor:
         self.last_cycle_seconds = 0.0
         self._status_error = ""
         self._shared_ips: set[str] = set()  # IPs several devices share (warned once)
+        self.on_change = lambda what: None  # told each change of a reported status
         self.reconfigure(cfg)
 
     def reconfigure(self, cfg: Config) -> None:
@@ -152,13 +153,17 @@ class Monitor:
         now = time.time()
         with self._lock:
             old = self._states
-            new = {}
+            new, changed = {}, []
             for device, outcome, duration in results:
                 before = old.get(device.id, DeviceState())
                 after = settle(before, outcome, self.cfg, now, duration)
                 new[device.id] = after
                 self._log_change(device, before, after)
+                if after.status != before.status:  # unprobed is reported offline
+                    changed.append(f"device {device.shown} {after.status}")
             self._states = new
+        for what in changed:
+            self.on_change(what)
         self.cycles += 1
         self.last_cycle_seconds = time.monotonic() - started
         self._write_status(devices, new)

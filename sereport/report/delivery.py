@@ -35,7 +35,9 @@ URL (and a proxy's credentials).
 from __future__ import annotations
 
 import errno
+import heapq
 import http.client
+import itertools
 import json
 import os
 import queue
@@ -51,11 +53,13 @@ from dataclasses import dataclass
 from http.cookiejar import DefaultCookiePolicy
 from urllib.parse import urlsplit
 
-import requests
-import urllib3
+from sereport.lean import requests_without_charset_detection
+
+requests = requests_without_charset_detection()
+import urllib3  # noqa: E402 - after requests, as it was imported
 from requests.adapters import HTTPAdapter
 from requests.auth import HTTPBasicAuth
-from requests.utils import get_auth_from_url, select_proxy
+from requests.utils import get_auth_from_url, get_environ_proxies, select_proxy
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -119,6 +123,42 @@ _LOCK = threading.Lock()
 _local = threading.local()  # .watch: the _Watch of the POST this thread is making
 
 
+class _Deadlines:
+    """One thread fires every POST's deadline (a threading.Timer per POST would start a
+    thread per POST: most of a beat's CPU with no devices)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Watch]] = []
+        self._seq = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def add(self, at: float, watch: _Watch) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (at, next(self._seq), watch))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="post-deadlines",
+                                                daemon=True)
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while True:
+                    while self._heap and self._heap[0][2].finished:
+                        heapq.heappop(self._heap)
+                    now = time.monotonic()
+                    if self._heap and self._heap[0][0] <= now:
+                        watch = heapq.heappop(self._heap)[2]
+                        break
+                    self._cond.wait(self._heap[0][0] - now if self._heap else None)
+            watch.fire()
+
+
+_DEADLINES = _Deadlines()
+
+
 class _Watch:
     """One POST's total deadline, and what the connection hooks saw of it.
 
@@ -138,12 +178,15 @@ class _Watch:
         self.broken = ""  # a reason the hooks gave
         self._done = False
         self._socks: list[tuple[object, socket.socket]] = []
-        self._timer = threading.Timer(max(seconds, 0.0), self.fire)
-        self._timer.daemon = True
+        self._seconds = max(seconds, 0.0)
+
+    @property
+    def finished(self) -> bool:
+        return self._done
 
     def start(self) -> None:
         _local.watch = self
-        self._timer.start()
+        _DEADLINES.add(time.monotonic() + self._seconds, self)
 
     def guard(self, conn, sock) -> None:
         """Watch the socket ``conn`` uses now for this POST."""
@@ -177,7 +220,6 @@ class _Watch:
             return self.head
 
     def finish(self) -> None:
-        self._timer.cancel()
         with _LOCK:
             self._done = True
             socks, self._socks = self._socks, []
@@ -383,10 +425,14 @@ class Sender:
         self._pool: ThreadPoolExecutor | None = None
         self._workers = 0
         self._in_flight: dict[tuple[str, str], Future] = {}
+        self._proxy_map: dict[str, dict] = {}
 
     @staticmethod
     def _new_session(cfg: Config) -> requests.Session:
-        session = requests.Session()  # trust_env: proxies from the environment
+        session = requests.Session()
+        # Proxies come from the environment, read once per URL (_proxies), not at every
+        # POST: requests would walk the whole environment twice per request.
+        session.trust_env = False
         session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))  # stateless POSTs
         # Pools: one per place; room in each for every POST of a beat and as many stuck
         # ones (through a proxy, all places share the proxy's pool).
@@ -403,11 +449,22 @@ class Sender:
         user, password = get_auth_from_url(url)
         return HTTPBasicAuth(user, password) if user or password else _no_auth
 
+    def _proxies(self, url: str) -> dict:
+        """HTTP_PROXY, HTTPS_PROXY, ALL_PROXY and NO_PROXY for ``url``, as every tool on the
+        box reads them (requests' own reading, done once per URL)."""
+        found = self._proxy_map.get(url)
+        if found is None:
+            try:
+                found = get_environ_proxies(url)
+            except Exception:  # noqa: BLE001 - a URL requests cannot parse fails at POST
+                found = {}
+            self._proxy_map[url] = found
+        return found
+
     def _proxy_of(self, url: str) -> str:
         """The proxy a POST to ``url`` goes through, redacted; '' for none."""
         try:
-            settings = self._session.merge_environment_settings(url, {}, None, None, None)
-            proxy = select_proxy(url, settings["proxies"])
+            proxy = select_proxy(url, self._proxies(url))
         except Exception:  # noqa: BLE001 - only for a reason's wording
             return ""
         return redact_url(proxy) if proxy else ""
@@ -425,7 +482,8 @@ class Sender:
             try:
                 response = self._session.post(
                     url, data=body, headers=headers, timeout=timeouts, allow_redirects=False,
-                    stream=True, verify=self._verify, cert=self._cert, auth=self._auth(url))
+                    stream=True, verify=self._verify, cert=self._cert, auth=self._auth(url),
+                    proxies=self._proxies(url))
             except Exception as exc:  # noqa: BLE001 - every failure becomes a reason
                 return self._failed(url, exc, watch, timeouts)
             if not watch.head_done():  # cut off by the deadline: a head that never ended
@@ -517,7 +575,11 @@ class Sender:
     def warm(self, posts: int) -> None:
         """Start the worker threads a beat of ``posts`` POSTs needs, ahead of the first beat."""
         pool = self._executor(2 * posts)
-        wait_futures([pool.submit(time.sleep, 0.001) for _ in range(posts)])
+        if posts < 1:
+            return
+        # Each waits for all the others, so each gets a thread of its own.
+        everyone = threading.Barrier(posts)
+        wait_futures([pool.submit(everyone.wait, 2.0) for _ in range(posts)], timeout=3.0)
 
     def send(self, urls: tuple[str, ...], docs: list[tuple[str, dict]],
              deadline: float | None = None, tick=None, tick_every: float | None = None

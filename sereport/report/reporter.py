@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 
 from sereport.config import Config
 from sereport.report.delivery import Result, Sender
+from sereport.report.events import Events
 from sereport.box.gateway import Gateway
 from sereport.devices.monitor import Monitor
 from sereport.report.payload import documents
@@ -25,6 +26,7 @@ from sereport.box.system import System, under
 log = logging.getLogger(__name__)
 REMIND_EVERY = 100
 DEADLINE_SHARE = 0.9  # of the interval: a beat's POSTs end before the next slot
+EVENT_MARGIN = 0.05  # of the interval: an event report ends this long before the next slot
 BOOT_ID_FILE = "/proc/sys/kernel/random/boot_id"
 
 
@@ -40,6 +42,8 @@ class _Target:
         self.last_ok_at = 0.0
         self.sent_ok = 0
         self.sent_failed = 0
+        self.events_ok = 0  # event reports, counted apart from the beats
+        self.events_failed = 0
 
 
 def _boot_id(host_root: str = "/") -> str:
@@ -62,6 +66,10 @@ class Reporter:
         self._targets: dict[tuple[str, str], _Target] = {}  # (format, redacted URL)
         self._pending: Config | None = None
         self._boot_id = _boot_id(cfg.host_root) if "boot_id" in cfg.extensions else ""
+        self.events = Events(cfg.event_debounce, cfg.event_min_gap, cfg.report_on_change)
+        self.monitor.on_change = self.events.notice
+        self.last_event: dict | None = None  # when, why and how the last event report went
+        self._known = self._device_set()
 
     # --- configuration -------------------------------------------------------
 
@@ -81,6 +89,7 @@ class Reporter:
         self.gateway.reconfigure(cfg)
         self.sender.close()
         self.sender = Sender(cfg)
+        self.events.configure(cfg.event_debounce, cfg.event_min_gap, cfg.report_on_change)
         if "boot_id" in cfg.extensions and not self._boot_id:
             self._boot_id = _boot_id(cfg.host_root)
 
@@ -104,14 +113,60 @@ class Reporter:
                 .replace("+00:00", "Z")
         return extra
 
+    def _device_set(self) -> dict[str, str]:
+        """What identifies the reported device set: id -> name, and the given status of a
+        device nobody probes (its record is all there is of it)."""
+        return {d.id: d.shown + (f" ({d.status})" if d.probe_kind == "none" else "")
+                for d in self.registry.devices()}
+
+    def watch_devices(self) -> bool:
+        """Notice devices added or removed (CLI, API, files) since the last look; True when
+        one was added, so the caller can have it probed at once."""
+        now = self._device_set()
+        known, self._known = self._known, now
+        added = [name for key, name in now.items() if known.get(key) != name]
+        removed = [name for key, name in known.items() if now.get(key) != name]
+        for name in removed:
+            self.events.notice(f"device {name} removed")
+        for name in added:
+            self.events.notice(f"device {name} added")
+        return bool(added)
+
     def beat(self, tick=None, tick_every: float | None = None) -> list[Result]:
         self._apply_pending()
         self.beats += 1
+        self.events.beat_carries()  # before the snapshot: a change after it is sent later
         deadline = time.monotonic() + DEADLINE_SHARE * self.cfg.interval
         results = self.sender.send(self.cfg.urls, self.documents(), deadline, tick, tick_every)
         for result in results:
             self._note(result)
         self.last_results = results
+        return results
+
+    def event_report(self, next_beat: float) -> list[Result]:
+        """A full report now, between the beats, for the changes pending; it ends before
+        ``next_beat`` (monotonic), so the grid's beat goes out on time."""
+        self._apply_pending()
+        trigger = self.events.sending()
+        if not trigger:
+            return []
+        cfg = self.cfg
+        deadline = min(time.monotonic() + DEADLINE_SHARE * cfg.interval,
+                       next_beat - EVENT_MARGIN * cfg.interval)
+        results = self.sender.send(cfg.urls, self.documents(), deadline)
+        accepted = 0
+        for r in results:
+            target = self._targets.setdefault((r.format, r.url), _Target())
+            if r.ok:
+                target.events_ok += 1
+                accepted += 1
+            else:
+                target.events_failed += 1
+                log.warning("event report to %s failed: %s (the next beat reports the same)",
+                            r.url, r.reason)
+        log.info("event report (%s): %d/%d accepted", trigger, accepted, len(results))
+        self.last_event = {"at": time.time(), "trigger": trigger, "accepted": accepted,
+                           "reports": len(results)}
         return results
 
     def offline_beat(self, timeout: float = 1.0) -> list[Result]:
@@ -146,7 +201,8 @@ class Reporter:
                 "last_result": None if last is None else {
                     "ok": last.ok, "reason": last.reason, "status": last.status,
                     "attempts": last.attempts, "seconds": round(last.elapsed, 3)},
-                "sent_ok": t.sent_ok, "sent_failed": t.sent_failed})
+                "sent_ok": t.sent_ok, "sent_failed": t.sent_failed,
+                "events_ok": t.events_ok, "events_failed": t.events_failed})
         return views
 
     def _note(self, r: Result) -> None:

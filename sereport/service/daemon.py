@@ -17,7 +17,7 @@ import signal
 import threading
 import time
 
-from sereport import __version__, config
+from sereport import __version__, config, lean
 from sereport.report.beat import BeatLoop
 from sereport.service.notify import Notifier
 from sereport.redact import redact_url
@@ -80,7 +80,8 @@ class Daemon:
                                 name="probe cycle")
         self.beating = BeatLoop(self._beat, cfg.interval, self.stop,
                                 tick=self._pet if tick_every else None,
-                                tick_every=tick_every)
+                                tick_every=tick_every, events=self.reporter.events,
+                                send_event=self._event)
 
     # --- signals -------------------------------------------------------------
 
@@ -112,6 +113,13 @@ class Daemon:
     def _beat(self) -> None:
         self.reporter.beat(self._pet if self.notifier.watchdog_interval else None,
                            self.notifier.watchdog_interval)
+        lean.trim()
+        with self._notify_lock:
+            if not self.stop.is_set():
+                self.notifier.status(self.reporter.summary())
+
+    def _event(self, next_beat: float) -> None:
+        self.reporter.event_report(next_beat)
         with self._notify_lock:
             if not self.stop.is_set():
                 self.notifier.status(self.reporter.summary())
@@ -143,6 +151,8 @@ class Daemon:
             self.wake.clear()
             if self.stop.is_set():
                 break
+            if self.reporter.watch_devices():
+                self.probing.nudge()  # probe the new device now, not at the next cycle
             asked, self._reload_asked = self._reload_asked, ""
             signature = _signature(self.cfg)
             if asked or signature != self._signature:

@@ -22,6 +22,23 @@ if TYPE_CHECKING:
     from sereport.service.view import View
 
 TARGET_LABELS = ("target", "format")
+# The box's readings (the last beat's gateway_ext_data) as gauges with their units in the name:
+# reading -> (metric, help, factor from the reading's unit to the metric's)
+BOX_GAUGES = {
+    "cpu_usage": ("cpu_usage_percent", "CPU time busy since the previous beat, %.", 1),
+    "memory_bytes": ("memory_bytes", "Memory size.", 1),
+    "memory_available_bytes": ("memory_available_bytes", "Memory available.", 1),
+    "disk_bytes": ("data_disk_bytes", "Size of the /data file system.", 1),
+    "disk_free_bytes": ("data_disk_free_bytes", "Free space on /data for unprivileged users.", 1),
+    "tpu_usage": ("tpu_usage_percent", "TPU busy share over the driver's window, %.", 1),
+    "vpu_usage": ("vpu_usage_percent", "Video cores' mean instant usage, %.", 1),
+    "chip_temp": ("chip_temperature_celsius", "Chip temperature.", 1),
+    "board_temp": ("board_temperature_celsius", "Board temperature.", 1),
+    "tpu_memory_size": ("tpu_memory_bytes", "TPU memory (ION heap) size.", 2**30),
+    "tpu_memory_usage": ("tpu_memory_usage_ratio", "Share of TPU memory in use.", 1),
+    "uptime": ("boot_uptime_seconds", "Seconds since the box booted.", 1),
+    "clock_synced": ("clock_synced", "1 when the kernel says its clock is synchronised.", 1),
+}
 DEVICE_LABELS = ("device", "name")
 
 
@@ -55,14 +72,25 @@ class Collector:
         last = GaugeMetricFamily("sereport_last_success_timestamp_seconds",
                                  "Unix time of the last accepted report per target and format.",
                                  labels=TARGET_LABELS)
+        events = CounterMetricFamily("sereport_event_reports",
+                                     "Event reports (sent on a change, between the beats) "
+                                     "POSTed per target and format, by result.",
+                                     labels=TARGET_LABELS + ("result",))
         for t in targets:
             where = [t["url"], t["format"]]
             sent.add_metric(where + ["ok"], t["sent_ok"])
             sent.add_metric(where + ["failed"], t["sent_failed"])
+            events.add_metric(where + ["ok"], t["events_ok"])
+            events.add_metric(where + ["failed"], t["events_failed"])
             missed.add_metric(where, t["missed_beats"])
             if t["last_success_at"]:
                 last.add_metric(where, round(t["last_success_at"], 3))
-        yield from (sent, missed, last)
+        yield from (sent, missed, last, events)
+        for reading, value in sorted(reporter.gateway.readings.items()):
+            if reading in BOX_GAUGES:
+                name, text, factor = BOX_GAUGES[reading]
+                yield GaugeMetricFamily("sereport_box_" + name, "The box's last reading: " + text,
+                                        value=float(value) * factor)
 
         states = monitor.states()
         devices = GaugeMetricFamily("sereport_devices", "Devices by reported status.",

@@ -14,8 +14,12 @@ from typing import Callable
 
 from sereport import __version__
 from sereport.config import Config
+from sereport.box.gateway import READINGS
 from sereport.devices.monitor import describe
 from sereport.report.reporter import Reporter
+
+
+COUNTS = ("sent_ok", "sent_failed", "events_ok", "events_failed")  # /metrics has them
 
 
 class View:
@@ -53,8 +57,12 @@ class View:
             "uptime_seconds": self.uptime(),
             "interval": self.cfg.interval,
             "beats": reporter.beats,
-            "targets": [{k: v for k, v in t.items() if k not in ("sent_ok", "sent_failed")}
+            "targets": [{k: v for k, v in t.items() if k not in COUNTS}
                         for t in reporter.targets()],
+            "event_reports": {"enabled": self.cfg.report_on_change, "sent": reporter.events.sent,
+                              "carried_by_beats": reporter.events.carried,
+                              "last": reporter.last_event},
+            "box": {k: v for k, v in reporter.gateway.readings.items() if k in READINGS},
             "probe_cycles": monitor.cycles,
             "last_probe_cycle_seconds": round(monitor.last_cycle_seconds, 3),
             "devices_online": sum(s.status == "online" for s in states.values()),

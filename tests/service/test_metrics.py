@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import requests
@@ -44,6 +45,7 @@ FAMILIES = {
     "sereport_uptime_seconds": ("gauge", "sereport_uptime_seconds"),
     "sereport_beats": ("counter", "sereport_beats_total"),
     "sereport_reports": ("counter", "sereport_reports_total"),
+    "sereport_event_reports": ("counter", "sereport_event_reports_total"),
     "sereport_missed_beats": ("gauge", "sereport_missed_beats"),
     "sereport_last_success_timestamp_seconds": ("gauge", "sereport_last_success_timestamp_seconds"),
     "sereport_devices": ("gauge", "sereport_devices"),
@@ -171,7 +173,8 @@ def test_metrics_over_the_real_api(write_config):
         check_response("GET", "/metrics", answer.status_code, CONTENT_TYPE, answer.text)
         assert answer.status_code == 200
         found = families(answer.text)
-        assert set(found) == set(FAMILIES)
+        box = {name for name in found if name.startswith("sereport_box_")}
+        assert set(found) - box == set(FAMILIES)  # and the box's readings this machine has
         assert all(found[name].type == kind for name, (kind, _) in FAMILIES.items())
         accepted = {t["format"]: round(t["last_success_at"], 3)
                     for t in daemon.reporter.targets() if t["last_success_at"]}
@@ -180,6 +183,46 @@ def test_metrics_over_the_real_api(write_config):
         assert abs(accepted["gateway"] - time.time()) < 60
         up = {s.labels["name"]: s.value for s in found["sereport_device_up"].samples}
         assert up == {ODD_NAME: 1, "plain": 0}
+    finally:
+        daemon.stop.set()
+        daemon.wake.set()
+        thread.join(5)
+        platform.close()
+
+
+def test_the_box_vitals_in_status_and_metrics_are_the_reports(write_config):
+    """extensions: [ai, uptime, clock_synced] on an SE7's files (tests/box/fixtures): /status
+    and /metrics of a running daemon show what its last report said, with units in the names."""
+    platform = Platform()
+    root = Path(__file__).parent.parent / "box" / "fixtures" / "se7-sophonsdk"
+    text = (CONFIG.replace(TARGET, platform.url)
+            + f"host_root: {root}\nextensions: [ai, uptime, clock_synced]\n")
+    daemon = Daemon(config.load(write_config(text)))
+    thread = threading.Thread(target=daemon.run, daemon=True)
+    thread.start()
+    try:
+        gateway = wait_for(lambda: daemon.api is not None and [
+            body for body in platform.bodies() if "gateway_ext_data" in body], 10)
+        ext = gateway[-1]["gateway_ext_data"]
+        base = f"http://127.0.0.1:{daemon.api.server_port}"
+        status = requests.get(base + "/status", timeout=10)
+        check_response("GET", "/status", status.status_code, "application/json", status.json())
+        box = status.json()["box"]
+        for field in ("tpu_usage", "vpu_usage", "chip_temp", "board_temp", "tpu_memory_size",
+                      "tpu_memory_usage", "uptime", "clock_synced"):
+            assert box[field] == ext[field], field
+        found = families(requests.get(base + "/metrics", timeout=10).text)
+        gauges = {name: found[name].samples[0].value for name in found
+                  if name.startswith("sereport_box_")}
+        assert gauges["sereport_box_tpu_usage_percent"] == ext["tpu_usage"] == 35.0
+        assert gauges["sereport_box_vpu_usage_percent"] == ext["vpu_usage"] == 20.0
+        assert gauges["sereport_box_chip_temperature_celsius"] == ext["chip_temp"] == 52.4
+        assert gauges["sereport_box_board_temperature_celsius"] == ext["board_temp"] == 41.0
+        assert gauges["sereport_box_tpu_memory_bytes"] == ext["tpu_memory_size"] * 2**30
+        assert gauges["sereport_box_tpu_memory_usage_ratio"] == ext["tpu_memory_usage"] == 0.25
+        assert gauges["sereport_box_boot_uptime_seconds"] == ext["uptime"] == 12345
+        assert gauges["sereport_box_clock_synced"] == int(ext["clock_synced"])
+        assert all(found[name].type == "gauge" for name in gauges)
     finally:
         daemon.stop.set()
         daemon.wake.set()
