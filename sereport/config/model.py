@@ -88,6 +88,7 @@ class Config:
     hmac_header: str = "X-Sereport-Signature"
     extensions: tuple[str, ...] = ()
     offline_beat_on_stop: bool = True
+    onvif_listen: bool = False  # hear ONVIF cameras' Hello and Bye (WS-Discovery, UDP 3702)
     api_enabled: bool = True
     api_host: str = "127.0.0.1"
     api_port: int = 5556
