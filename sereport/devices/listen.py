@@ -154,10 +154,10 @@ class Listener:
 
     def _devices(self, match: wsd.Match):
         """The registered devices the message is about: by endpoint reference, else by
-        the address it came from."""
+        its address (its device service's, else the datagram's source)."""
         devices = self.monitor.registry.devices()
         key = device_id(match.epr)
-        return [d for d in devices if d.id == key] or [d for d in devices if d.ip == match.sender]
+        return [d for d in devices if d.id == key] or [d for d in devices if d.ip == match.ip]
 
     def _bye(self, match: wsd.Match) -> None:
         for device in self._devices(match):
