@@ -145,11 +145,14 @@ def _known(key: str, match: wsd.Match, devices) -> Device | None:
     return None
 
 
-def record(key: str, match: wsd.Match) -> dict:
+DEFAULT_URL = "rtsp://{ip}/"
+
+
+def record(key: str, match: wsd.Match, template: str = DEFAULT_URL) -> dict:
     """The registry record of a discovered camera."""
     host = f"[{match.ip}]" if ":" in match.ip else match.ip
     port = match.service_port
-    return {"url": f"rtsp://{host}/", "id": key, "probe": "onvif",
+    return {"url": template.replace("{ip}", host), "id": key, "probe": "onvif",
             "probe_port": None if port == 80 else port,
             "name": match.scope("name") or match.scope("hardware")}
 
@@ -166,6 +169,17 @@ def add_parser(commands, parents: list) -> None:
     discover.add_argument("--json", action="store_true", help="as JSON, for scripts")
     discover.add_argument("--add", action="store_true",
                           help="register the cameras not yet known (probe: onvif)")
+    discover.add_argument("--url-template", type=_template, default=DEFAULT_URL, metavar="URL",
+                          help="with --add, the url each camera gets, {ip} standing for its "
+                               "address, e.g. rtsp://{ip}:554/Streaming/Channels/101 "
+                               "(default: rtsp://{ip}/, the stream's path being unknown)")
+
+
+def _template(text: str) -> str:
+    if "{ip}" not in text or not text.lower().startswith(("rtsp://", "rtsps://")):
+        raise argparse.ArgumentTypeError(f"{text!r} needs rtsp:// or rtsps:// and {{ip}}, e.g. "
+                                         "rtsp://{ip}:554/Streaming/Channels/101")
+    return text
 
 
 def _timeout(text: str) -> float:
@@ -246,7 +260,8 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
             for key, (match, interface) in found]
     code = 0
     if args.add:
-        code = _add(registry, devices, found, rows, sys.stderr if args.json else sys.stdout)
+        code = _add(registry, devices, found, rows, args.url_template,
+                    sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     elif not args.add:
@@ -254,7 +269,8 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     return code
 
 
-def _add(registry: Registry, devices: list, found: list, rows: list, out) -> int:
+def _add(registry: Registry, devices: list, found: list, rows: list, template: str,
+         out) -> int:
     added = code = 0
     for (key, (match, _)), row in zip(found, rows):
         row["added"] = False
@@ -263,7 +279,7 @@ def _add(registry: Registry, devices: list, found: list, rows: list, out) -> int
             row.update(registered=True, registered_as=known.shown)
             continue
         try:
-            device = registry.add(record(key, match))
+            device = registry.add(record(key, match, template))
         except RegistryError as exc:
             print(f"sereport discover: {match.ip}: not added: {exc}", file=sys.stderr)
             code = 1

@@ -174,7 +174,8 @@ def test_daemon_hears_bye_and_marks_the_camera_offline_at_once(net, write_config
     config = write_config("dev_sno: ZKZCPI000120190807142601\n"
                           "WEB_HEART_URL: http://127.0.0.1:9/DeviceStatus\n"
                           "WEB_HEART_TIME: 30\nprobe_interval: 600\nonvif_listen: true\n")
-    added, _ = discover(net, config, "--add")
+    added, _ = discover(net, config, "--add", "--url-template",
+                        "rtsp://{ip}:554/Streaming/Channels/101")
     assert added.returncode == 0 and "1 added" in added.stderr, added.stderr
     out = tmp_path / "daemon"
     out.mkdir()
@@ -204,11 +205,24 @@ def test_daemon_hears_bye_and_marks_the_camera_offline_at_once(net, write_config
     front.stdin.flush()
     state = wait_status(runtime, device_id(FRONT), "offline", timeout=5)
     assert time.monotonic() - said < 3  # at once, not at the next cycle (600 s away)
-    assert state["reason"] == "bye" and "said Bye (WS-Discovery) from 192.0.2.2" in state["detail"]
-    procs.wait_for(lambda: "device Front Door (rtsp://192.0.2.2/) is now offline (bye" in log())
+    # The publisher sends its Bye out of each of its addresses (192.0.2.2 and .3).
+    assert state["reason"] == "bye"
+    assert state["detail"] in ("said Bye (WS-Discovery) from 192.0.2.2",
+                               "said Bye (WS-Discovery) from 192.0.2.3")
+    procs.wait_for(lambda: "device Front Door (rtsp://192.0.2.2:554/Streaming/Channels/101) is now offline (bye" in log())
     time.sleep(1.5)  # the Bye is repeated: the change is logged once
     assert log().count("is now offline") == 1
     assert daemon.poll() is None
     code, _, _ = procs.stop(daemon)
     assert code == 0
     assert "Traceback" not in log()
+
+
+def test_bad_options_are_one_line_and_change_nothing(write_config, tmp_path):
+    config = write_config()
+    for args, expected in ((["--url-template", "http://{ip}/"], "needs rtsp:// or rtsps:// and {ip}"),
+                           (["--url-template", "rtsp://camera/"], "needs rtsp:// or rtsps:// and {ip}"),
+                           (["--timeout", "0"], "not a number of seconds from 0.2 to 60")):
+        done = procs.run("discover", "--config", config, *args)
+        assert done.returncode == 2 and expected in done.stderr.splitlines()[-1], done.stderr
+    assert not (tmp_path / "state_dir" / "devices.json").exists()
