@@ -115,6 +115,7 @@ class Monitor:
         self.last_cycle_seconds = 0.0
         self._status_error = ""
         self._shared_ips: set[str] = set()  # IPs several devices share (warned once)
+        self.on_change = lambda what: None  # told each change of a reported status
         self.reconfigure(cfg)
 
     def reconfigure(self, cfg: Config) -> None:
@@ -185,9 +186,9 @@ class Monitor:
 
     def force_offline(self, device_id: str, reason: str, detail: str = "") -> bool:
         """Report a device offline at once (an ONVIF camera said Bye), as a failed probe past
-        ``offline_after`` would; its change is logged once, and the status file written. The
-        next probe cycle settles it from there. False when the device is unknown or already
-        offline."""
+        ``offline_after`` would: its change is logged once, told to ``on_change`` as a probe
+        cycle's are, and the status file written. The next probe cycle settles it from there.
+        False when the device is unknown or already offline."""
         devices = self.registry.devices()
         device = next((d for d in devices if d.id == device_id), None)
         if device is None:
@@ -201,6 +202,8 @@ class Monitor:
             self._states = {**self._states, device_id: after}
             self._log_change(device, before, after)
             states = self._states
+        if before.status != after.status:  # unprobed is reported offline already
+            self.on_change(f"device {device.shown} {after.status}")
         self._write_status(devices, states)
         return True
 

@@ -286,7 +286,10 @@ def test_force_offline_is_a_change_of_state_logged_once(write_config, tmp_path, 
     cfg = cfg_with(write_config, f"offline_after: 3\ndevices:\n  - url: {video}\n")
     monitor = Monitor(cfg, Registry(cfg.registry_path, cfg.devices))
     device = cfg.devices[0]
+    told = []
+    monitor.on_change = told.append  # what triggers an event report
     assert monitor.force_offline(device.id, "bye") is True  # not probed yet: offline at once
+    assert told == []  # an unprobed device is reported offline already
     monitor.cycle()
     assert monitor.states()[device.id].status == "online"
     caplog.clear()
@@ -298,6 +301,7 @@ def test_force_offline_is_a_change_of_state_logged_once(write_config, tmp_path, 
     assert (state.status, state.reason, state.fails, state.successes) == ("offline", "bye", 3, 0)
     assert [r.getMessage() for r in caplog.records] == [
         f"device {device.shown} is now offline (bye: said Bye (WS-Discovery) from 192.0.2.2)"]
+    assert told == [f"device {device.shown} offline"]  # once, like a probe cycle's change
     assert read_status(cfg)[device.id].reason == "bye"  # devices list/show see it at once
     monitor.cycle()  # online_after 1: the next good probe brings it back
     assert monitor.states()[device.id].status == "online"
