@@ -71,6 +71,7 @@ class Listener:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(2.0)
+            log.info("onvif_listen: stopped after %d datagram(s)", self.heard)
         if self._sock is not None:
             self._sock.close()
 

@@ -213,6 +213,11 @@ def test_daemon_hears_bye_and_marks_the_camera_offline_at_once(net, write_config
     time.sleep(1.5)  # the Bye is repeated: the change is logged once
     assert log().count("is now offline") == 1
     assert daemon.poll() is None
+    # Turned off by a reload: the socket is closed, the daemon goes on.
+    Path(config).write_text(Path(config).read_text().replace("onvif_listen: true",
+                                                             "onvif_listen: false"))
+    procs.wait_for(lambda: "onvif_listen: stopped after" in log())
+    assert "onvif_listen True -> False" in log()
     code, _, _ = procs.stop(daemon)
     assert code == 0
     assert "Traceback" not in log()
