@@ -3,7 +3,7 @@
     hostile_wsd.py INTERFACE answer      answer each Probe with every malformed datagram
                                          below, then one good ProbeMatch with hostile text
     hostile_wsd.py INTERFACE flood N     answer each Probe with N good ProbeMatches, each
-                                         for another device
+                                         for another device, 2000 a second
     hostile_wsd.py INTERFACE send        send the malformed datagrams to the group (for a
                                          listener), then exit
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 import socket
 import struct
 import sys
+import time
 import uuid
 
 GROUP, PORT = "239.255.255.250", 3702
@@ -98,6 +99,7 @@ def main(interface: str, mode: str, count: int = 0) -> None:
                 body = match(f"urn:uuid:{uuid.UUID(int=i)}", f"cam{i}", "192.0.2.8")
                 out.sendto(ENVELOPE.format(action="ProbeMatches", mid=uuid.uuid4(),
                                            relates=mid, body=body).encode(), peer)
+                time.sleep(0.0005)  # a flood the reader keeps up with: the bound is what stops it
         out.close()
 
 
