@@ -258,10 +258,10 @@ def run(args: argparse.Namespace, cfg: Config) -> int:
     found = sorted(result.found.items(), key=lambda item: (item[1][0].ip, item[0]))
     rows = [_row(key, match, interface, _known(key, match, devices))
             for key, (match, interface) in found]
-    code = 0
+    code = 0 if result.answered else 1  # 1: no interface could be probed at all
     if args.add:
         code = _add(registry, devices, found, rows, args.url_template,
-                    sys.stderr if args.json else sys.stdout)
+                    sys.stderr if args.json else sys.stdout) or code
     if args.json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
     elif not args.add:
