@@ -134,7 +134,10 @@ class Listener:
                 elif message.action == wsd.HELLO and match.is_camera:
                     self._hello(match)
         except Exception:  # noqa: BLE001 - nothing a datagram says may end the listener
-            log.exception("onvif_listen: a datagram from %s could not be handled", sender)
+            self.bad += 1
+            if time.monotonic() - self._said >= QUIET:  # a bug, but never a flood of lines
+                self._said = time.monotonic()
+                log.exception("onvif_listen: a datagram from %s could not be handled", sender)
         return True
 
     def _allowed(self) -> bool:
