@@ -150,9 +150,8 @@ DEFAULT_URL = "rtsp://{ip}/"
 
 def record(key: str, match: wsd.Match, template: str = DEFAULT_URL) -> dict:
     """The registry record of a discovered camera."""
-    host = f"[{match.ip}]" if ":" in match.ip else match.ip
     port = match.service_port
-    return {"url": template.replace("{ip}", host), "id": key, "probe": "onvif",
+    return {"url": template.replace("{ip}", match.ip), "id": key, "probe": "onvif",
             "probe_port": None if port == 80 else port,
             "name": match.scope("name") or match.scope("hardware")}
 

@@ -58,21 +58,26 @@ class Match:
                   if s.lower().startswith(prefix.lower())]
         return clean(" ".join(v for v in values if v), MAX_FIELD)
 
-    @property
-    def ip(self) -> str:
-        """The IP of its first device service address, else the datagram's source."""
+    def _ipv4_xaddr(self) -> tuple[str, str]:
+        """(IPv4 address, URL) of its first device service address on IPv4 (many cameras
+        list an IPv6 one too, often link-local), ('', '') when none is."""
         for xaddr in self.xaddrs:
             try:
                 host = urlsplit(xaddr).hostname or ""
             except ValueError:
                 continue
-            if host and _is_ip(host):
-                return host
-        return self.sender
+            if _is_ipv4(host):
+                return host, xaddr
+        return "", ""
+
+    @property
+    def ip(self) -> str:
+        """The IPv4 address of its device service, else the datagram's source."""
+        return self._ipv4_xaddr()[0] or self.sender
 
     @property
     def service_url(self) -> str:
-        return self.xaddrs[0] if self.xaddrs else ""
+        return self._ipv4_xaddr()[1] or (self.xaddrs[0] if self.xaddrs else "")
 
     @property
     def service_port(self) -> int:
@@ -96,14 +101,12 @@ class Message:
     matches: tuple[Match, ...] = ()
 
 
-def _is_ip(text: str) -> bool:
-    for family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            socket.inet_pton(family, text)
-            return True
-        except OSError:
-            pass
-    return False
+def _is_ipv4(text: str) -> bool:
+    try:
+        socket.inet_pton(socket.AF_INET, text)
+    except OSError:
+        return False
+    return True
 
 
 def clean(text: str, limit: int) -> str:

@@ -57,6 +57,11 @@ def test_address_and_port_when_the_xaddrs_say_little():
         [service(xaddrs=("http://camera.local/onvif/device_service",))], "r")).encode(),
         "192.0.2.4").matches[0]
     assert (match.ip, match.service_port) == ("192.0.2.4", 80)
+    both = wsd.parse(createSOAPMessage(constructProbeMatch([service(xaddrs=(
+        "http://[fe80::1]/onvif/device_service", "http://192.0.2.6:8000/onvif/device_service"))],
+        "r")).encode(), "192.0.2.4").matches[0]
+    assert (both.ip, both.service_url, both.service_port) == (
+        "192.0.2.6", "http://192.0.2.6:8000/onvif/device_service", 8000)
     printer = wsdiscovery.QName("http://schemas.microsoft.com/windows/2006/08/wdp/print", "PrintDeviceType")
     other = wsd.parse(createSOAPMessage(constructProbeMatch([service(types=(printer,))], "r"))
                       .encode()).matches[0]
