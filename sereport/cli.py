@@ -12,6 +12,7 @@ import threading
 
 from sereport import __version__, config, logs
 from sereport.devices import commands as device_commands
+from sereport.devices import discover
 
 EX_CONFIG = 78  # sysexits.h: configuration error
 log = logging.getLogger("sereport")
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="check the config as `run` would, print 'ok' and exit 0, "
                              "or print every problem and exit 78; nothing is sent")
     device_commands.add_parser(commands, [common])
+    discover.add_parser(commands, [common])
     receive = commands.add_parser("receive", help="run a heartbeat receiver to watch boxes",
                                   parents=[common])
     receive.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
@@ -144,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     path = config.resolve_path(args.config)
     try:
         cfg = config.load(path)
-        if not args.dry_run and args.command != "devices":
+        if not args.dry_run and args.command not in ("devices", "discover"):
             config.require_targets(cfg)
     except config.ConfigError as exc:
         for problem in exc.problems:
@@ -155,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "devices":
         return device_commands.run(args, cfg)
+    if args.command == "discover":
+        return discover.run(args, cfg)
     if args.dry_run:
         return _dry_run(cfg)
     if args.once:

@@ -23,6 +23,7 @@ APT_PACKAGES=(
   python3-gi gir1.2-gst-rtsp-server-1.0
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly
   sip-tester kamailio nginx lighttpd openssl
+  iproute2  # ip netns: the ONVIF discovery tests run in network namespaces they make
   chromium systemd
   debootstrap qemu-user-static binfmt-support systemd-container
   prometheus  # for promtool (check metrics); it is the only Debian package with it

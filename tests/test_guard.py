@@ -28,3 +28,15 @@ def test_guard_is_active_in_subprocesses():
     done = subprocess.run([sys.executable, "-c", code], env=env(), capture_output=True, text=True,
                           timeout=10)
     assert done.returncode != 0 and "test guard" in done.stderr
+
+
+def test_guard_stays_on_outside_the_tests_own_namespaces():
+    """The guard lets a process send anywhere only inside a namespace tests/netns.py made
+    (named sereport-test-...): this test process and its children are in none."""
+    import sitecustomize
+
+    assert sitecustomize._ISOLATED is False
+    code = "import sitecustomize; print(sitecustomize._ISOLATED)"
+    done = subprocess.run([sys.executable, "-c", code], env=env(), capture_output=True,
+                          text=True, timeout=10)
+    assert done.stdout.strip() == "False"

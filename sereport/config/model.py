@@ -91,6 +91,7 @@ class Config:
     report_on_change: bool = True
     event_debounce: float = 0.5  # seconds changes coalesce into one event report
     event_min_gap: float = 2.0  # seconds between event reports, at least
+    onvif_listen: bool = False  # hear ONVIF cameras' Hello and Bye (WS-Discovery, UDP 3702)
     api_enabled: bool = True
     api_host: str = "127.0.0.1"
     api_port: int = 5556

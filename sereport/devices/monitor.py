@@ -188,6 +188,29 @@ class Monitor:
                         "one IP, several devices)", len(group), ip, ip, named)
         self._shared_ips = set(shared)
 
+    def force_offline(self, device_id: str, reason: str, detail: str = "") -> bool:
+        """Report a device offline at once (an ONVIF camera said Bye), as a failed probe past
+        ``offline_after`` would: its change is logged once, told to ``on_change`` as a probe
+        cycle's are, and the status file written. The next probe cycle settles it from there.
+        False when the device is unknown or already offline."""
+        devices = self.registry.devices()
+        device = next((d for d in devices if d.id == device_id), None)
+        if device is None:
+            return False
+        with self._lock:
+            before = self._states.get(device_id, DeviceState())
+            if before.probed and before.status == "offline":
+                return False
+            after = DeviceState("offline", reason, detail, time.time(), 0.0,
+                                max(before.fails + 1, self.cfg.offline_after), 0)
+            self._states = {**self._states, device_id: after}
+            self._log_change(device, before, after)
+            states = self._states
+        if before.status != after.status:  # unprobed is reported offline already
+            self.on_change(f"device {device.shown} {after.status}")
+        self._write_status(devices, states)
+        return True
+
     @staticmethod
     def _log_change(device: Device, before: DeviceState, after: DeviceState) -> None:
         what = f"{after.reason}" + (f": {after.detail}" if after.detail else "")

@@ -71,6 +71,7 @@ class Daemon:
         self.wake = threading.Event()
         self.view = View(self.reporter, lambda: self.cfg, self.request_reload)
         self.api = None  # the ApiServer, when api_enabled
+        self.listener = None  # hears ONVIF cameras' Hello and Bye, when onvif_listen
         self._reload_asked = ""
         self._signature = _signature(cfg)
         self._config_error = ""
@@ -139,6 +140,7 @@ class Daemon:
         if devices:
             self.reporter.monitor.first_cycle.wait(cfg.probe_timeout + 0.5)
         self._start_api()
+        self._start_listener()
         # READY=1 first: the beat loop's watchdog pets come after it.
         self.notifier.ready(f"started: {len(cfg.urls)} target(s), {devices} device(s)")
         origin = time.monotonic()
@@ -192,10 +194,25 @@ class Daemon:
             self.api.stop()
             self.api = None
 
+    def _start_listener(self) -> None:
+        if not self.cfg.onvif_listen:
+            return
+        from sereport.devices.listen import Listener  # its parser only when it is on
+
+        self.listener = Listener(self.reporter.monitor)
+        if not self.listener.start():
+            self.listener = None
+
+    def _stop_listener(self) -> None:
+        if self.listener is not None:
+            self.listener.stop()
+            self.listener = None
+
     def _shutdown(self, threads: list[threading.Thread]) -> int:
         with self._notify_lock:
             self.notifier.stopping()
         self._stop_api()
+        self._stop_listener()
         self.probing.interrupt()
         self.beating.interrupt()
         for thread in threads:
@@ -240,6 +257,9 @@ class Daemon:
         if any(getattr(old, k) != getattr(new, k) for k in API_KEYS):
             self._stop_api()
             self._start_api()
+        if new.onvif_listen != old.onvif_listen:
+            self._stop_listener()
+            self._start_listener()
         beat_restarted = (new.interval, new.urls) != (old.interval, old.urls)
         if beat_restarted:
             self.beating.restart(new.interval)

@@ -263,6 +263,7 @@ def test_probe_interval_defaults_to_beat_interval(write_config):
     ("extensions: [seq]", "extensions: ['seq'] is not allowed; allowed: a list of beat_seq, boot_id, sent_at"),
     ("offline_beat_on_stop: maybe", "offline_beat_on_stop: 'maybe' is not a boolean"),
     ("probe_keep_connections: maybe", "probe_keep_connections: 'maybe' is not a boolean"),
+    ("onvif_listen: 1", "onvif_listen: 1 is not a boolean"),
 ])
 def test_delivery_keys_are_validated(write_config, line, expected):
     found = problems(write_config, f"dev_sno: {LICENCE}\n{line}\n")
@@ -282,6 +283,7 @@ def test_delivery_keys(write_config):
     assert cfg.hmac_secret == "s" and cfg.hmac_header == "X-Sereport-Signature"
     assert cfg.extensions == ("sent_at", "beat_seq")
     assert cfg.offline_beat_on_stop is True
+    assert cfg.onvif_listen is False  # opt-in
     assert "hmac_secret='s'" not in repr(cfg)
 
 

@@ -276,3 +276,34 @@ def test_a_shared_ip_warning_stays_one_short_line(write_config, caplog):
     [said] = [r.getMessage() for r in caplog.records if "share the IP" in r.getMessage()]
     assert "64 devices share the IP 127.0.0.9" in said and "and 61 more" in said
     assert len(said) < 600
+
+
+def test_force_offline_is_a_change_of_state_logged_once(write_config, tmp_path, caplog):
+    """An ONVIF Bye (sereport.devices.listen): offline at once, as a failed probe past
+    offline_after leaves it, then the next probe settles it again."""
+    video = tmp_path / "cam.mp4"
+    video.write_bytes(b"x")
+    cfg = cfg_with(write_config, f"offline_after: 3\ndevices:\n  - url: {video}\n")
+    monitor = Monitor(cfg, Registry(cfg.registry_path, cfg.devices))
+    device = cfg.devices[0]
+    told = []
+    monitor.on_change = told.append  # what triggers an event report
+    assert monitor.force_offline(device.id, "bye") is True  # not probed yet: offline at once
+    assert told == []  # an unprobed device is reported offline already
+    monitor.cycle()
+    assert monitor.states()[device.id].status == "online"
+    assert told == [f"device {device.shown} online"]  # its first probe: a change reported
+    told.clear()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="sereport.devices.monitor"):
+        assert monitor.force_offline(device.id, "bye", "said Bye (WS-Discovery) from 192.0.2.2")
+        assert not monitor.force_offline(device.id, "bye")  # already offline: nothing to say
+        assert not monitor.force_offline("95274d2c-0941-4d96-b032-ab200f81362c", "bye")
+    state = monitor.states()[device.id]
+    assert (state.status, state.reason, state.fails, state.successes) == ("offline", "bye", 3, 0)
+    assert [r.getMessage() for r in caplog.records] == [
+        f"device {device.shown} is now offline (bye: said Bye (WS-Discovery) from 192.0.2.2)"]
+    assert told == [f"device {device.shown} offline"]  # once, like a probe cycle's change
+    assert read_status(cfg)[device.id].reason == "bye"  # devices list/show see it at once
+    monitor.cycle()  # online_after 1: the next good probe brings it back
+    assert monitor.states()[device.id].status == "online"
