@@ -9,11 +9,9 @@ grid now (a reload changed the interval or the targets); ``tick`` is called
 after every beat and at least every ``tick_every`` seconds while waiting, so
 a watchdog pet comes from the loop itself and stops when the loop is stuck.
 
-Between slots the loop also runs what is asked of it without moving the
-grid: ``nudge`` runs one extra beat now (a probe cycle for a device just
-added), and an ``events`` source (report/events.py) gets its event report
-sent at the time it asks, unless the next slot comes within its debounce
-window, when that slot's beat carries the change.
+Between slots the loop also runs one extra beat when ``nudge``d (a probe
+cycle for a device just added), without moving the grid.  ``next_slot``
+says when the grid's next slot falls (the event reports ask it).
 """
 
 from __future__ import annotations
@@ -22,10 +20,7 @@ import logging
 import math
 import threading
 import time
-from typing import TYPE_CHECKING, Callable
-
-if TYPE_CHECKING:
-    from sereport.report.events import Events
+from typing import Callable
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +29,7 @@ class BeatLoop:
     def __init__(self, beat: Callable[[], object], interval: float, stop: threading.Event,
                  clock: Callable[[], float] = time.monotonic, name: str = "beat",
                  tick: Callable[[], None] | None = None, tick_every: float | None = None,
-                 wait: Callable[[float], object] | None = None,
-                 events: Events | None = None,
-                 send_event: Callable[[float], object] | None = None):
+                 wait: Callable[[float], object] | None = None):
         self.name = name
         self.beat = beat
         self.interval = interval
@@ -50,11 +43,7 @@ class BeatLoop:
         self._new_origin: float | None = None
         self.origin = 0.0  # the clock time of slot 0 of the current grid
         self.skipped = 0
-        self.events = events
-        self.send_event = send_event
         self._nudged = False
-        if events is not None:
-            events.wake = self._wake.set
 
     def restart(self, interval: float) -> None:
         """Beat now and keep a new grid of ``interval`` from here."""
@@ -67,6 +56,11 @@ class BeatLoop:
         self._new_origin = origin
         self._wake.set()
 
+    def next_slot(self, after: float) -> float:
+        """The clock time of the first slot of the grid at or after ``after``."""
+        interval = self.interval
+        return self.origin + max(0, math.ceil((after - self.origin) / interval)) * interval
+
     def nudge(self) -> None:
         """Run one extra beat soon, between the slots; the grid stays."""
         self._nudged = True
@@ -76,29 +70,13 @@ class BeatLoop:
         """Cut the current wait short (to notice stop)."""
         self._wake.set()
 
-    def _run_beat(self, slot: int, work: Callable[[], object] | None = None) -> None:
+    def _run_beat(self, slot: int) -> None:
         try:
-            (work or self.beat)()
+            self.beat()
         except Exception as exc:  # a bug; the loop must go on
             log.error("%s %d failed: %s (please report this)", self.name, slot, type(exc).__name__)
             log.debug("%s failure", self.name, exc_info=True)
         self.tick()
-
-    def _between(self, slot: int, due: float) -> float | None:
-        """Run what is asked between slots, if it is time; else when to look again."""
-        if self._nudged:
-            self._nudged = False
-            self._run_beat(slot)
-            return None
-        if self.events is None or self.send_event is None:
-            return due
-        at = self.events.due()
-        if at is None or due - max(at, self.clock()) <= self.events.debounce:
-            return due  # nothing pending, or the next beat carries it
-        if at > self.clock():
-            return at
-        self._run_beat(slot, lambda: self.send_event(due))
-        return None
 
     def run(self, start: float | None = None) -> None:
         """Beat on the grid from ``start`` (a clock time; now if None) until stop."""
@@ -128,14 +106,13 @@ class BeatLoop:
                     self.origin = start
                     slot = math.ceil((self.clock() - start) / self.interval)  # < 0: start is ahead
                     due = start + slot * self.interval
-                until = self._between(slot, due)
-                if until is None:
-                    continue  # it ran: look at the clock and the flags again
-                left = until - self.clock()
-                if due - self.clock() <= 0:
-                    break
-                if left <= 0:
+                if self._nudged:  # an extra beat between the slots
+                    self._nudged = False
+                    self._run_beat(slot)
                     continue
+                left = due - self.clock()
+                if left <= 0:
+                    break
                 self._wait(min(left, self.tick_every) if self.tick_every else left)
                 self._wake.clear()
                 self.tick()

@@ -426,6 +426,7 @@ class Sender:
         self._workers = 0
         self._in_flight: dict[tuple[str, str], Future] = {}
         self._proxy_map: dict[str, dict] = {}
+        self._sending = threading.Lock()
 
     @staticmethod
     def _new_session(cfg: Config) -> requests.Session:
@@ -574,7 +575,7 @@ class Sender:
 
     def warm(self, posts: int) -> None:
         """Start the worker threads a beat of ``posts`` POSTs needs, ahead of the first beat."""
-        pool = self._executor(2 * posts)
+        pool = self._executor(3 * posts)
         if posts < 1:
             return
         # Each waits for all the others, so each gets a thread of its own.
@@ -592,18 +593,20 @@ class Sender:
         if deadline is None:
             deadline = time.monotonic() + sum(self.timeouts)
         jobs = [(url, fmt, encode(doc)) for url in urls for fmt, doc in docs]
-        # Room for a new POST to every place, and for the ones still stuck.
-        pool = self._executor(2 * len(jobs))
         futures: list[Future | Result] = []
-        for url, fmt, body in jobs:
-            stuck = self._in_flight.get((url, fmt))
-            if stuck is not None and not stuck.done():
-                futures.append(Result(redact_url(url), fmt, False,
-                                      "the previous POST there has not ended yet", attempts=0))
-                continue
-            future = pool.submit(self._attempts, url, fmt, body, deadline)
-            self._in_flight[(url, fmt)] = future
-            futures.append(future)
+        with self._sending:  # a beat's and an event report's sends may overlap
+            # Room for a beat's POSTs, an event report's, and the ones still stuck.
+            pool = self._executor(3 * len(jobs))
+            for url, fmt, body in jobs:
+                stuck = self._in_flight.get((url, fmt))
+                if stuck is not None and not stuck.done():
+                    futures.append(Result(redact_url(url), fmt, False,
+                                          "the previous POST there has not ended yet",
+                                          attempts=0))
+                    continue
+                future = pool.submit(self._attempts, url, fmt, body, deadline)
+                self._in_flight[(url, fmt)] = future
+                futures.append(future)
         pending = [f for f in futures if isinstance(f, Future)]
         until = deadline + 0.25
         while pending and time.monotonic() < until:

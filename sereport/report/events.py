@@ -7,18 +7,24 @@ and never sooner than ``event_min_gap`` after the previous event report, so
 a flapping camera costs the platform one report per gap.  A change noticed
 while a report is due or being sent waits for the next one: none is lost.
 
-The beat loop does the sending (one thread posts, the grid stays its own):
-while it waits for a slot it asks ``due()``, and when the next regular beat
-comes within the debounce window anyway, that beat carries the change
-instead.  A regular beat takes the pending changes before it snapshots the
-devices (``take``), so what it reports is never reported again as an event.
+An ``EventLoop`` thread sends them, beside the beat loop and never through
+it: a beat whose POSTs are retried for most of an interval (a platform
+down) must not hold back the report a healthy platform is waiting for.
+When the grid's next beat comes within the debounce window anyway, that
+beat carries the change instead.  A regular beat takes the pending changes
+before it snapshots the devices (``beat_carries``), so what it reports is
+never reported again as an event, and a change noticed during its snapshot
+is sent later, not lost.  An event report ends before the next slot.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Callable
+
+log = logging.getLogger(__name__)
 
 SHOWN = 5  # changes named in one event report's log line
 
@@ -79,7 +85,64 @@ class Events:
             self.carried += 1
 
     def sending(self) -> str:
-        """The changes an event report sent now carries; starts its gap."""
-        self._last_sent = self.clock()
-        self.sent += 1
-        return self.take()
+        """The changes an event report sent now carries ('' when a beat took them first);
+        starts its gap."""
+        taken = self.take()
+        if taken:
+            self._last_sent = self.clock()
+            self.sent += 1
+        return taken
+
+
+class EventLoop:
+    """The thread that sends event reports when they are due.
+
+    ``send(next_beat)`` makes one (it ends before ``next_beat``, a clock
+    time); ``next_slot(t)`` is the beat loop's: the first slot at or after t.
+    """
+
+    def __init__(self, events: Events, send: Callable[[float], object],
+                 next_slot: Callable[[float], float], stop: threading.Event):
+        self.events = events
+        self.send = send
+        self.next_slot = next_slot
+        self.stop = stop
+        self._cond = threading.Condition()
+        self._woken = False
+        events.wake = self.wake
+
+    def wake(self) -> None:
+        with self._cond:
+            self._woken = True
+            self._cond.notify()
+
+    def step(self) -> float | None:
+        """Send the event report if it is due; else the seconds until it is worth looking
+        again (None: until a change wakes the loop)."""
+        events = self.events
+        at = events.due()
+        if at is None:
+            return None
+        now = events.clock()
+        when = max(at, now)
+        beat = self.next_slot(when)
+        if beat - when <= events.debounce:  # the beat carries it; look again after it
+            return beat - now + events.debounce
+        if at > now:
+            return at - now
+        self.send(beat)
+        return 0.0
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            with self._cond:
+                self._woken = False
+            try:
+                delay = self.step()
+            except Exception as exc:  # a bug; event reports must go on
+                log.error("event report failed: %s (please report this)", type(exc).__name__)
+                log.debug("event report failure", exc_info=True)
+                delay = 1.0
+            with self._cond:
+                if not self._woken and not self.stop.is_set():
+                    self._cond.wait(delay)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -69,6 +70,7 @@ class Reporter:
         self.events = Events(cfg.event_debounce, cfg.event_min_gap, cfg.report_on_change)
         self.monitor.on_change = self.events.notice
         self.last_event: dict | None = None  # when, why and how the last event report went
+        self._snapshot = threading.Lock()  # a beat's and an event report's snapshots
         self._known = self._device_set()
 
     # --- configuration -------------------------------------------------------
@@ -133,11 +135,13 @@ class Reporter:
         return bool(added)
 
     def beat(self, tick=None, tick_every: float | None = None) -> list[Result]:
-        self._apply_pending()
-        self.beats += 1
-        self.events.beat_carries()  # before the snapshot: a change after it is sent later
-        deadline = time.monotonic() + DEADLINE_SHARE * self.cfg.interval
-        results = self.sender.send(self.cfg.urls, self.documents(), deadline, tick, tick_every)
+        with self._snapshot:
+            self._apply_pending()
+            self.beats += 1
+            self.events.beat_carries()  # before the snapshot: a change after it is sent later
+            deadline = time.monotonic() + DEADLINE_SHARE * self.cfg.interval
+            docs = self.documents()
+        results = self.sender.send(self.cfg.urls, docs, deadline, tick, tick_every)
         for result in results:
             self._note(result)
         self.last_results = results
@@ -145,15 +149,19 @@ class Reporter:
 
     def event_report(self, next_beat: float) -> list[Result]:
         """A full report now, between the beats, for the changes pending; it ends before
-        ``next_beat`` (monotonic), so the grid's beat goes out on time."""
-        self._apply_pending()
-        trigger = self.events.sending()
-        if not trigger:
-            return []
-        cfg = self.cfg
+        ``next_beat`` (monotonic), so the grid's beat goes out on time.  Called from the
+        event thread while a beat may be under way: the snapshot is taken under the lock
+        the beat takes its own under, and the config is the one in force (a reload is
+        taken up by the beat thread only)."""
+        with self._snapshot:
+            trigger = self.events.sending()
+            if not trigger:
+                return []
+            cfg, sender = self.cfg, self.sender
+            docs = self.documents()
         deadline = min(time.monotonic() + DEADLINE_SHARE * cfg.interval,
                        next_beat - EVENT_MARGIN * cfg.interval)
-        results = self.sender.send(cfg.urls, self.documents(), deadline)
+        results = sender.send(cfg.urls, docs, deadline)
         accepted = 0
         for r in results:
             target = self._targets.setdefault((r.format, r.url), _Target())

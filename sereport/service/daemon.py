@@ -19,6 +19,7 @@ import time
 
 from sereport import __version__, config, lean
 from sereport.report.beat import BeatLoop
+from sereport.report.events import EventLoop
 from sereport.service.notify import Notifier
 from sereport.redact import redact_url
 from sereport.report.reporter import Reporter
@@ -81,8 +82,9 @@ class Daemon:
                                 name="probe cycle")
         self.beating = BeatLoop(self._beat, cfg.interval, self.stop,
                                 tick=self._pet if tick_every else None,
-                                tick_every=tick_every, events=self.reporter.events,
-                                send_event=self._event)
+                                tick_every=tick_every)
+        self.eventing = EventLoop(self.reporter.events, self._event, self.beating.next_slot,
+                                  self.stop)
 
     # --- signals -------------------------------------------------------------
 
@@ -146,7 +148,9 @@ class Daemon:
         origin = time.monotonic()
         threads.append(threading.Thread(target=self.beating.run, args=(origin,), name="beat",
                                         daemon=True))
-        threads[1].start()
+        threads.append(threading.Thread(target=self.eventing.run, name="events", daemon=True))
+        for thread in threads[1:]:
+            thread.start()
         self._offset_probing(origin)
         while not self.stop.is_set():
             self.wake.wait(min(1.0, self.cfg.interval))
@@ -215,6 +219,7 @@ class Daemon:
         self._stop_listener()
         self.probing.interrupt()
         self.beating.interrupt()
+        self.eventing.wake()
         for thread in threads:
             thread.join(JOIN_TIMEOUT)
         if self.cfg.offline_beat_on_stop:

@@ -203,15 +203,21 @@ def test_daemon_hears_bye_and_marks_the_camera_offline_at_once(net, write_config
     said = time.monotonic()
     front.stdin.write("bye\n")
     front.stdin.flush()
-    state = wait_status(runtime, device_id(FRONT), "offline", timeout=5)
-    assert time.monotonic() - said < 3  # at once, not at the next cycle (600 s away)
+    state = wait_status(runtime, device_id(FRONT), "offline", timeout=20)
+    # at once (the publisher delays its Bye by up to a second or two), not at the next cycle,
+    # 600 s away; how fast, on an unloaded machine, is not this test's business
+    assert time.monotonic() - said < 20
     # The publisher sends its Bye out of each of its addresses (192.0.2.2 and .3).
     assert state["reason"] == "bye"
     assert state["detail"] in ("said Bye (WS-Discovery) from 192.0.2.2",
                                "said Bye (WS-Discovery) from 192.0.2.3")
     procs.wait_for(lambda: "device Front Door (rtsp://192.0.2.2:554/Streaming/Channels/101) is now offline (bye" in log())
+    # ... and told to the platform at once, in an event report (this one refused: port 9)
+    procs.wait_for(lambda: "event report (device Front Door (rtsp://192.0.2.2:554/Streaming/"
+                           "Channels/101) offline): 0/1 accepted" in log(), 5)
     time.sleep(1.5)  # the Bye is repeated: the change is logged once
     assert log().count("is now offline") == 1
+    assert log().count("event report (") == 1
     assert daemon.poll() is None
     # Turned off by a reload: the socket is closed, the daemon goes on.
     Path(config).write_text(Path(config).read_text().replace("onvif_listen: true",

@@ -57,7 +57,7 @@ def mocked():
 ])
 def test_which_statuses_are_retried(mocked, status, ok, retried):
     mocked.add(responses.POST, URL, status=status)
-    result = beat(sender(), seconds=0.3)
+    result = beat(sender(Jitter()), seconds=0.3)  # no random backoff: a retry fits
     assert result.ok == ok and result.status == status
     assert (len(mocked.calls) > 1) == retried
     assert result.attempts == len(mocked.calls)
@@ -112,7 +112,7 @@ def test_no_retry_when_the_backoff_would_outlast_the_beat(mocked):
 ])
 def test_failures_become_reasons_without_the_exception_text(mocked, error, reason, retried):
     mocked.add(responses.POST, URL, body=error)
-    result = beat(sender(), seconds=0.3)
+    result = beat(sender(Jitter()), seconds=0.3)  # no random backoff: a retry always fits
     assert not result.ok and result.status is None
     # a timeout shrinks as the retries use up the beat
     shrunk = re.escape(reason).replace(r"0\.5s", r"[\d.]+s")

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 import procs
-from peers import GstRtspServer, Platform
+from peers import GstRtspServer, Platform, refused_port
 from procs import wait_for
 
 LICENCE = "ZKZCPI000120190807142601"
@@ -107,3 +107,22 @@ def test_switched_off_changes_wait_for_the_beat(write_config, daemon, platform, 
     time.sleep(2)
     assert len(platform.arrivals) == 1
     assert "event report" not in proc.log()
+
+
+def test_a_platform_that_is_down_does_not_hold_back_the_event_report(write_config, daemon,
+                                                                    platform, camera):
+    """Two URLs, one refusing: each beat retries it for most of the interval, while the
+    healthy platform hears of the change at once."""
+    down = f"http://127.0.0.1:{refused_port()}/DeviceStatus"
+    path = write_config(config_text(platform.url, camera.base + "/cam").replace(
+        f"WEB_HEART_URL: {platform.url}", f"WEB_HEART_URL: [{platform.url}, {down}]"))
+    proc = daemon(path)
+    wait_for(lambda: platform.arrivals, 15)
+    time.sleep(1.5)
+    camera.close()
+    stopped = time.monotonic()
+    got = wait_for(lambda: [a for a in platform.arrivals
+                            if statuses(a[2]).get("cam1") == "offline"], 10)
+    assert got[0][0] - stopped < INTERVAL / 3
+    log = proc.wait_log("): 1/2 accepted")
+    assert "event report to http://127.0.0.1:" in log  # the one down, logged
