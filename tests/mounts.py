@@ -1,0 +1,57 @@
+"""File systems a test makes as root to meet a real error: a read-only directory (EROFS,
+where root's permissions would let it write anything) and a tiny tmpfs to fill (ENOSPC)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from contextlib import contextmanager
+
+import pytest
+
+
+def _mount(*args: str) -> None:
+    done = subprocess.run(["mount", *args], capture_output=True, text=True)
+    if done.returncode:
+        pytest.skip(f"needs a mount ({done.stderr.strip()})")
+
+
+def _need_root() -> None:
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("needs root (to mount)")
+
+
+@contextmanager
+def read_only(directory: str):
+    """``directory`` bound read-only onto itself while the block runs."""
+    _need_root()
+    _mount("--bind", directory, directory)
+    try:
+        _mount("-o", "remount,bind,ro", directory)
+        yield
+    finally:
+        subprocess.run(["umount", directory], check=True)
+
+
+@contextmanager
+def full_tmpfs(directory: str, size: str = "64k"):
+    """A tmpfs of ``size`` on ``directory``, filled up, while the block runs."""
+    _need_root()
+    os.makedirs(directory, exist_ok=True)
+    _mount("-t", "tmpfs", "-o", f"size={size},mode=0700", "tmpfs", directory)
+    try:
+        yield lambda: fill(directory)
+    finally:
+        subprocess.run(["umount", directory], check=True)
+
+
+def fill(directory: str) -> None:
+    """Write until the file system says it is full."""
+    with open(os.path.join(directory, "filler"), "wb") as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 4096)
+                handle.flush()
+        except OSError:
+            pass
