@@ -3,6 +3,7 @@ where root's permissions would let it write anything) and a tiny tmpfs to fill (
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
@@ -48,10 +49,11 @@ def full_tmpfs(directory: str, size: str = "64k"):
 
 def fill(directory: str) -> None:
     """Write until the file system says it is full."""
-    with open(os.path.join(directory, "filler"), "wb") as handle:
-        try:
-            while True:
-                handle.write(b"\0" * 4096)
-                handle.flush()
-        except OSError:
-            pass
+    fd = os.open(os.path.join(directory, "filler"), os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 4096)
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC, exc
+    finally:
+        os.close(fd)

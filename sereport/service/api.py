@@ -30,7 +30,7 @@ from sereport.config import origins, overrides
 from sereport.redact import redact_url
 from sereport.service import metrics
 from sereport.service.view import View
-from sereport.devices.registry import Conflict, NotFound, RegistryError
+from sereport.devices.registry import Conflict, NotFound, RegistryError, StorageError
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
@@ -100,12 +100,16 @@ def set_configs(view: View, body, _param) -> tuple[int, object]:
 def storage_error(path: str, exc: OSError) -> ApiError:
     """A file of state_dir that cannot be written: 507 for a full disk, 503 for the rest
     (permissions, a read-only file system), naming the path and the fix; nothing changed."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    if _storage_status(exc.errno) == 507:
         return ApiError(507, f"{path}: cannot write: {exc.strerror}; nothing changed "
                              "(free space there, then send it again)")
     return ApiError(503, f"{path}: cannot write: {exc.strerror or exc}; nothing changed (the "
                          "daemon's user needs to write state_dir: chown it to that user, or set "
                          "state_dir in the config file)")
+
+
+def _storage_status(number: int | None) -> int:
+    return 507 if number in (errno.ENOSPC, errno.EDQUOT) else 503
 
 
 def _errors_by_key(problems: list[str], changes: dict, over_path: str) -> dict:
@@ -270,6 +274,8 @@ def serve(view: View, method: str, path: str, authorization: str, body) -> Answe
         return _json(404, {"result": "error", "error": str(exc)})
     except Conflict as exc:
         return _json(409, {"result": "error", "error": str(exc)})
+    except StorageError as exc:  # the registry's: as the overrides' (storage_error)
+        return _json(_storage_status(exc.errno), {"result": "error", "error": str(exc)})
     except RegistryError as exc:
         return _json(400, {"result": "error", "error": str(exc)})
     except Exception as exc:  # a bug: say so without details that could leak
