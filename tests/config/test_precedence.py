@@ -170,3 +170,23 @@ def test_config_drop_that_cannot_write_changes_nothing(write_config, tmp_path):
     assert done.stderr == (f"sereport: {over_path}: cannot write: Read-only file system; "
                            "nothing changed\n")
     assert config.load(path).interval == 4.0
+
+
+def test_override_lines_mask_secrets(write_config):
+    from sereport.config import origins
+
+    path = write_config(f"dev_sno: {LICENCE}\nWEB_HEART_URL: http://box:filepass@127.0.0.1:9/x?k=v\n"
+                        "hmac_secret: file-secret\nhttp_headers: {X-Key: file-header}\n")
+    set_through_api(path, {"WEB_HEART_URL": "http://box:apipass@127.0.0.1:8/y?token=t0k",
+                           "hmac_secret": "api-secret", "http_headers": {"X-Key": "api-header"},
+                           "dev_sno": "ZKZCPI000120190807149999"})
+    lines = origins.override_lines(config.load(path))
+    assert len(lines) == 4
+    text = "\n".join(lines)
+    assert '"***"' in text and '{"X-Key": "***"}' in text and "box:***@127.0.0.1:8" in text
+    for secret in ("filepass", "apipass", "t0k", "k=v", "file-secret", "api-secret",
+                   "file-header", "api-header", LICENCE, "149999"):
+        assert secret not in text, secret
+    edit(path, "hmac_secret: file-secret", "hmac_secret: new-file-secret")
+    [stale] = origins.stale_lines(config.load(path))
+    assert stale.startswith(f"hmac_secret: the edit of {path} (\"***\") wins over \"***\" from ")
