@@ -101,3 +101,18 @@ def test_a_bad_file_value_under_an_override_is_not_reloaded(write_config, daemon
     edit(path, "probe_timeout: 2", "probe_timeout: slow")
     log = proc.wait_log("config not reloaded (file changed): ")
     assert f"{path}: probe_timeout: 'slow' is not a number" in log
+
+
+def test_config_drop_takes_effect_in_a_running_daemon(write_config, daemon, platforms):
+    from procs import run
+
+    path = write_config(f"dev_sno: {LICENCE}\nWEB_HEART_URL: {platforms[0].url}\n"
+                        "WEB_HEART_TIME: 1\noffline_beat_on_stop: false\n")
+    proc = daemon(path)
+    proc.wait_log("local API on")
+    setconfigs(path, {"WEB_HEART_TIME": 2})
+    proc.wait_log("config reloaded (API): WEB_HEART_TIME 1 -> 2")
+    done = run("--config", path, "config", "drop", "WEB_HEART_TIME")
+    assert done.returncode == 0, done.stderr
+    proc.wait_log("config reloaded (file changed): WEB_HEART_TIME 2 -> 1", timeout=5)
+    assert proc.terminate()[0] == 0
