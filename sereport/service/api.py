@@ -123,7 +123,7 @@ def _errors_by_key(problems: list[str], changes: dict, over_path: str) -> dict:
         root = key.split(".")[0].split("[")[0]
         sent = next((k for k in changes if config.canonical(k) == root), None)
         if sent is not None and problem.startswith(over_path + ": "):
-            key, why = sent, why
+            key = sent
         else:
             why = problem
         errors[key] = f"{errors[key]}; {why}" if key in errors else why
