@@ -11,6 +11,7 @@ import sys
 import threading
 
 from sereport import __version__, config, logs
+from sereport.config import commands as config_commands
 from sereport.devices import commands as device_commands
 from sereport.devices import discover
 
@@ -56,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "or print every problem and exit 78; nothing is sent")
     device_commands.add_parser(commands, [common])
     discover.add_parser(commands, [common])
+    config_commands.add_parser(commands, [common])
     receive = commands.add_parser("receive", help="run a heartbeat receiver to watch boxes",
                                   parents=[common])
     receive.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
@@ -144,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
 
         return serve(args.host, args.port, args.json_log, _stop_on_signals(), args.idle_timeout)
     path = config.resolve_path(args.config)
+    if args.command == "config":  # before the load: `config drop` mends a bad override
+        return config_commands.run(args, path)
     try:
         cfg = config.load(path)
         if not args.dry_run and args.command not in ("devices", "discover"):

@@ -79,3 +79,20 @@ def test_a_failed_certificate_check_is_one_handshake(write_config, tmp_path):
     assert code == 1
     assert "FAILED (TLS error: certificate not trusted" in out
     assert platform.accepted == 1 and platform.posts == 0
+
+
+def test_a_slow_platform_is_named_with_the_deadline_that_applied(write_config):
+    """Issue 14 #17: with WEB_HEART_TIME 3 and a platform that answers in 2 s the reason was
+    'no answer within 0.113s' (what the beat's deadline left of the last retry). Each POST
+    had 0.8 x 3 = 2.4 s: a connect timeout of 1.2 s and a read timeout of 1.2 s."""
+    from peers import Platform
+
+    platform = Platform()
+    platform.mode, platform.delay = "slow", 2.0
+    try:
+        code, out, err = once(write_config, platform.url, interval=3)
+    finally:
+        platform.close()
+    assert code == 1 and len(platform.arrivals) >= 2  # retried within the beat
+    assert out == f"gateway -> {platform.url}: FAILED (no answer within 1.2s)\n"
+    assert f"failed after {len(platform.arrivals)} attempts: no answer within 1.2s" in err

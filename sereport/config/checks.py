@@ -258,7 +258,7 @@ def from_mapping(raw: dict, path: str, sources: dict[str, str] | None = None,
     """Validate a parsed mapping; ConfigError lists every problem."""
     checker = _Checker({}, path, sources)
     checker.raw = _aliased(raw, checker)
-    known = set(Config.__dataclass_fields__) - {"path", "urls", "interval", "overridden"}
+    known = set(Config.__dataclass_fields__) - {"path", "urls", "interval", "overridden", "layers"}
     known |= {"WEB_HEART_URL", "WEB_HEART_TIME"}
     for key in checker.raw:
         if key not in known:

@@ -4,13 +4,15 @@ and where the config file is.  The values are checked by ``checks``."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import yaml
 
 from sereport import limits
+from sereport.config import overrides as over
 from sereport.config.checks import default_state_dir, from_mapping
 from sereport.config.model import (ALIASES, DEFAULT_PATH, NOT_SETTABLE, OVERRIDES_FILE, Config,
-                                   ConfigError)
+                                   ConfigError, canonical)
 
 
 class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
@@ -72,25 +74,21 @@ def _read_text(path: str) -> str:
                            f"{limits.MAX_CONFIG_BYTES // (1024 * 1024)} MiB"]) from None
 
 
-def read_overrides(path: str) -> dict:
-    """The keys the local API set, {} when there are none."""
-    if not os.path.exists(path):
-        return {}
+def read_file(path: str) -> dict:
+    """The config file's mapping, as written."""
     return parse_yaml(_read_text(path), path)
 
 
-def _fold(raw: dict) -> dict:
-    """The vendor's key names for the later firmware's aliases (for merging)."""
-    folded = dict(raw)
-    for name, alias in ALIASES.items():
-        if alias in folded and name not in folded:
-            folded[name] = folded.pop(alias)
-    return folded
+def read_overrides(path: str) -> list[over.Override]:
+    """The keys the local API set, [] when there are none."""
+    if not os.path.exists(path):
+        return []
+    return over.entries(parse_yaml(_read_text(path), path))
 
 
 def merge(raw: dict, overrides: dict) -> dict:
     """The file's keys with the overrides on top (an alias counts as its key)."""
-    overrides = _fold(overrides)
+    overrides = over.fold(overrides)
     merged = dict(raw)
     for key in overrides:
         merged.pop(key, None)
@@ -104,31 +102,63 @@ def state_dir_of(raw: dict) -> str:
     return value if isinstance(value, str) and value.startswith("/") else default_state_dir()
 
 
-def load(path: str = DEFAULT_PATH, overrides: dict | None = None) -> Config:
+def overrides_path_of(raw: dict) -> str:
+    return os.path.join(state_dir_of(raw), OVERRIDES_FILE)
+
+
+def load(path: str = DEFAULT_PATH, overrides: list[over.Override] | None = None) -> Config:
     """Read and validate the config file with the API's overrides on top.
 
     ``overrides`` replaces what overrides.yaml holds (the API checks a change
-    this way before writing it).  ConfigError says all that is wrong, each
-    problem naming the file its value came from.
+    this way before writing it).  An override holds until its key is edited in
+    the config file (overrides.py).  ConfigError says all that is wrong, each
+    problem naming the file its value came from; a bad value in the config file
+    is one even where an override hides it.  The Config's ``layers`` say where
+    each value came from.
     """
-    raw = parse_yaml(_read_text(path), path)
-    over_path = os.path.join(state_dir_of(raw), OVERRIDES_FILE)
+    raw = read_file(path)
+    over_path = overrides_path_of(raw)
     if overrides is None:
         overrides = read_overrides(over_path)
-    problems = [f"{over_path}: {key}: cannot be set through the API; allowed: set it in {path}"
-                for key in overrides if key in NOT_SETTABLE]
+    problems = [f"{over_path}: {e.key}: cannot be set through the API; allowed: set it in {path}"
+                for e in overrides if e.key in NOT_SETTABLE]
     if problems:
         raise ConfigError(problems)
-    sources = {key: over_path for key in _fold(overrides)}
+    file_values = over.fold(raw)
+    layers = over.Layers(path, over_path, file_values,
+                         tuple(e for e in overrides if e.holds(file_values)),
+                         tuple(e for e in overrides if not e.holds(file_values)))
+    values = {e.key: e.value for e in layers.in_force}
     try:
-        return from_mapping(merge(raw, overrides), path, sources=sources,
-                            overridden=tuple(_fold(overrides)))
-    except ConfigError:
-        raise
+        try:
+            cfg = from_mapping(merge(raw, values), path, sources={k: over_path for k in values},
+                               overridden=tuple(values))
+        except ConfigError as exc:
+            problems = exc.problems
+        problems += [p for p in _hidden_problems(raw, values, path) if p not in problems]
     except (ArithmeticError, ValueError, TypeError, RecursionError, MemoryError) as exc:
         # A value no check foresaw must not end a daemon that has a good config running.
         raise ConfigError([f"{path}: cannot be used: a value is out of every range "
                            f"({type(exc).__name__}); allowed: the values the README lists"]) from None
+    if problems:
+        raise ConfigError(problems)
+    return replace(cfg, layers=layers)
+
+
+def _hidden_problems(raw: dict, values: dict, path: str) -> list[str]:
+    """The config file's own problems in keys an override hides: a bad value is an error
+    in whichever file it stands ("" and null are the file leaving the key unset)."""
+    hidden = {key for key, value in over.fold(raw).items()
+              if key in values and value not in (None, "")}
+    if not hidden:
+        return []
+    try:
+        from_mapping(raw, path)
+    except ConfigError as exc:
+        prefix = path + ": "
+        return [p for p in exc.problems if p.startswith(prefix) and canonical(
+            p[len(prefix):].split(": ", 1)[0].split(".")[0].split("[")[0]) in hidden]
+    return []
 
 
 def require_targets(cfg: Config) -> None:

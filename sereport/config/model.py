@@ -98,6 +98,8 @@ class Config:
     api_token: str = field(default="", repr=False)
     api_idle_timeout: int = 10  # seconds: a quiet API connection, or a request still arriving, is closed
     overridden: tuple[str, ...] = ()  # keys set through the API (overrides.yaml)
+    # where each value came from (config.overrides.Layers), set by config.load
+    layers: object = field(default=None, compare=False, repr=False)
     devices: tuple[Device, ...] = field(default=())
 
     @property

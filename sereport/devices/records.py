@@ -216,7 +216,8 @@ def parse_device(raw: object, where: str) -> tuple[Device | None, list[str]]:
     shown = redact_url(url)
     values = {key: text(key) for key in ("name", "location", "permission_id")}
     if not url:
-        problems.append(f"{where}.url: missing; allowed: rtsp://..., gb28181://..., "
+        given = "missing" if raw.get("url") is None else f"{raw['url']!r} is empty"
+        problems.append(f"{where}.url: {given}; allowed: rtsp://..., gb28181://..., "
                         "an absolute file path, or a bare IPv4 address")
     kind = text("type") or infer_kind(url) or ""
     if url and kind not in KINDS:

@@ -41,7 +41,12 @@ class NotFound(RegistryError):
 
 
 class StorageError(RegistryError):
-    """The registry could not be written (a full disk, a read-only file system)."""
+    """The registry could not be written (a full disk, a read-only file system); ``errno``
+    says why."""
+
+    def __init__(self, message: str, errno: int | None = None):
+        super().__init__(message)
+        self.errno = errno
 
 
 def _signature(path: str):
@@ -171,8 +176,8 @@ class Registry:
             if stat.S_ISREG(st.st_mode) and st.st_nlink == 1:
                 atomic.follow_directory_owner(fd, directory)
         except OSError as exc:
-            raise RegistryError(f"{self.path}: cannot write: {exc.strerror} "
-                                "(run as root, or set state_dir in the config)") from None
+            raise StorageError(f"{self.path}: cannot write: {exc.strerror} "
+                               "(run as root, or set state_dir in the config)", exc.errno) from None
         with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield list(self._read())
@@ -184,11 +189,11 @@ class Registry:
             atomic.write(self.path, text.encode("utf-8"))
         except OSError as exc:  # the old file stays whole: nothing changed
             raise StorageError(f"{self.path}: cannot write: {exc.strerror or exc}; "
-                               "nothing changed") from None
+                               "nothing changed", exc.errno) from None
 
     def add(self, raw: dict) -> Device:
         """Validate and store a new device; RegistryError names any conflict."""
-        raw = {k: v for k, v in raw.items() if v not in (None, "")}
+        raw = {k: v for k, v in raw.items() if v not in (None, "") or k == "url"}
         raw.setdefault("id", new_id())
         device, problems = parse_device(raw, "device")
         if problems:

@@ -324,6 +324,14 @@ def _no_auth(request):
 
 # --- reasons ----------------------------------------------------------------------------
 
+def _deadline_reason(last: str, longest: str) -> str:
+    """A retry cut short by the beat's deadline times out within what was left of it
+    ("no answer within 0.113s"); the deadline that really applied is the one of the attempt
+    that waited longest, of the same kind."""
+    kind, sep, _ = last.partition(" within ")
+    return longest if sep and longest.startswith(kind + " within ") else last
+
+
 def _chain(exc: BaseException) -> list[BaseException]:
     """The exception and every exception it wraps (causes, contexts, arguments)."""
     found: list[BaseException] = []
@@ -548,20 +556,22 @@ class Sender:
 
     def _attempts(self, url: str, fmt: str, body: bytes, deadline: float) -> Result:
         """POST, and retry while the beat has time left."""
-        attempt, result = 0, None
+        attempt, result, longest = 0, None, None
         connect, read = self.timeouts
         while True:
             attempt += 1
             left = max(MIN_ATTEMPT, deadline - time.monotonic())
             this_connect = min(connect, left / 2)
             result = self.post(url, fmt, body, (this_connect, min(read, left - this_connect)))
+            if longest is None or result.elapsed > longest.elapsed:
+                longest = result
             delay = self.rng.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)))
             if (not result.retryable or self._closed
                     or deadline - time.monotonic() - delay < MIN_ATTEMPT):
                 break
             time.sleep(delay)
-        return Result(result.url, fmt, result.ok, result.reason, result.status,
-                      result.elapsed, attempt, result.final)
+        return Result(result.url, fmt, result.ok, _deadline_reason(result.reason, longest.reason),
+                      result.status, result.elapsed, attempt, result.final)
 
     # --- a beat --------------------------------------------------------------
 

@@ -17,6 +17,7 @@ refused with a 4xx and the connection closed.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -24,13 +25,12 @@ import re
 from typing import Callable
 from urllib.parse import unquote
 
-import yaml
-
-from sereport import atomic, config, httpd, limits
+from sereport import config, httpd, limits
+from sereport.config import origins, overrides
 from sereport.redact import redact_url
 from sereport.service import metrics
 from sereport.service.view import View
-from sereport.devices.registry import Conflict, NotFound, RegistryError
+from sereport.devices.registry import Conflict, NotFound, RegistryError, StorageError
 
 log = logging.getLogger(__name__)
 MAX_BODY = 64 * 1024
@@ -47,31 +47,12 @@ class ApiError(Exception):
 
 # --- the handlers: (view, body or None, path parameter) -> (status, JSON body) -------
 
-def _config_names() -> list[str]:
-    return ["WEB_HEART_URL", "WEB_HEART_TIME"] + [
-        key for key in config.Config.__dataclass_fields__
-        if key not in ("path", "urls", "interval", "overridden", "devices")]
-
-
-def effective(cfg: config.Config) -> dict:
-    """Every effective key, flat, secrets masked."""
-    values = {"WEB_HEART_URL": ",".join(redact_url(u) for u in cfg.urls),
-              "WEB_HEART_TIME": int(cfg.interval) if cfg.interval.is_integer() else cfg.interval}
-    for key in _config_names()[2:]:
-        value = getattr(cfg, key)
-        if key == "http_headers":
-            value = {name: "***" for name, _ in value}
-        elif key in ("dev_sno", "hmac_secret", "api_token"):
-            value = "***" if value else ""
-        elif isinstance(value, tuple):
-            value = list(value)
-        values[key] = value
-    return values
+NO_BODY = object()  # a request without a body (a JSON null is a body)
 
 
 def get_configs(view: View, body, _param) -> tuple[int, object]:
-    values = effective(view.cfg)
-    if body is None or body == {}:
+    values = origins.effective(view.cfg)
+    if body is NO_BODY or body == {}:
         return 200, values
     if not isinstance(body, dict) or set(body) - {"config_name"}:
         raise ApiError(400, 'the body must be {"config_name": NAME} or empty')
@@ -90,52 +71,63 @@ def set_configs(view: View, body, _param) -> tuple[int, object]:
     changes = body["config_dict"]
     if not isinstance(changes, dict) or not changes:
         raise ApiError(400, "config_dict must be an object with at least one key")
+    known = set(origins.names()) | set(config.CANONICAL)
     with view.config_lock:
         path = view.cfg.path
         over_path = view.cfg.overrides_path
         errors = {key: "cannot be set through the API; set it in the config file"
                   for key in changes if key in config.NOT_SETTABLE}
         if not errors:
+            errors = {key: "unknown key; see the README for the keys" for key in changes
+                      if key not in known}
+            valid = {key: value for key, value in changes.items() if key not in errors}
             try:
-                proposed = config.read_overrides(over_path)
-                for key, value in changes.items():
-                    proposed.pop(key, None)
-                    if value is None:
-                        proposed.pop(config.canonical(key), None)
-                    else:
-                        proposed[config.canonical(key)] = value
+                file_values = overrides.fold(config.read_file(path))
+                proposed = overrides.applied(config.read_overrides(over_path), valid, file_values)
                 config.load(path, overrides=proposed)
             except config.ConfigError as exc:
-                errors = _errors_by_key(exc.problems, changes)
+                errors.update(_errors_by_key(exc.problems, valid, over_path))
         if errors:
             raise ApiError(400, f"nothing changed: {len(errors)} bad key(s)", errors=errors)
-        _write_overrides(over_path, proposed)
+        try:
+            overrides.write(over_path, proposed)
+        except OSError as exc:  # atomic: the old file stays whole
+            raise storage_error(over_path, exc) from None
     view.request_reload("API")
     return 200, {"result": "ok", "changed": sorted(changes)}
 
 
-def _errors_by_key(problems: list[str], changes: dict) -> dict:
-    """{key: why} from 'file: key: why' lines; problems of keys not sent go under '(config)'."""
+def storage_error(path: str, exc: OSError) -> ApiError:
+    """A file of state_dir that cannot be written: 507 for a full disk, 503 for the rest
+    (permissions, a read-only file system), naming the path and the fix; nothing changed."""
+    if _storage_status(exc.errno) == 507:
+        return ApiError(507, f"{path}: cannot write: {exc.strerror}; nothing changed "
+                             "(free space there, then send it again)")
+    return ApiError(503, f"{path}: cannot write: {exc.strerror or exc}; nothing changed (the "
+                         "daemon's user needs to write state_dir: chown it to that user, or set "
+                         "state_dir in the config file)")
+
+
+def _storage_status(number: int | None) -> int:
+    return 507 if number in (errno.ENOSPC, errno.EDQUOT) else 503
+
+
+def _errors_by_key(problems: list[str], changes: dict, over_path: str) -> dict:
+    """{key: why} from 'file: key: why' lines.  A sent value's problem is keyed by the key as
+    sent, without a file (nothing was written); any other problem (a key not sent, a bad
+    value in the config file) by its key, naming the file it stands in."""
     errors: dict[str, str] = {}
     for problem in problems:
         match = re.match(r"^.*?: ([A-Za-z_][\w.\[\]-]*): (.*)$", problem)
         key, why = (match.group(1), match.group(2)) if match else ("(config)", problem)
         root = key.split(".")[0].split("[")[0]
         sent = next((k for k in changes if config.canonical(k) == root), None)
-        if sent:
-            errors[sent] = why
-        else:  # a problem the change brings out in a key it did not send
-            errors[f"(config) {key}"] = problem
+        if sent is not None and problem.startswith(over_path + ": "):
+            key = sent
+        else:
+            why = problem
+        errors[key] = f"{errors[key]}; {why}" if key in errors else why
     return errors
-
-
-def _write_overrides(path: str, overrides: dict) -> None:
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    text = ("# Set through sereport's local API (setconfigs); these keys win over\n"
-            "# the config file. Remove a key here, or set it to null through the\n"
-            "# API, to go back to the file's value.\n"
-            + yaml.safe_dump(overrides, allow_unicode=True, sort_keys=True))
-    atomic.write(path, text.encode("utf-8"))
 
 
 def list_devices(view: View, _body, _param) -> tuple[int, object]:
@@ -230,7 +222,7 @@ def _body(stream):
     there is none."""
     raw = stream.read(MAX_BODY + 1)
     if not raw:
-        return None
+        return NO_BODY
     if len(raw) > MAX_BODY:
         raise ApiError(413, f"body over the limit of {MAX_BODY} bytes")
     try:
@@ -282,6 +274,8 @@ def serve(view: View, method: str, path: str, authorization: str, body) -> Answe
         return _json(404, {"result": "error", "error": str(exc)})
     except Conflict as exc:
         return _json(409, {"result": "error", "error": str(exc)})
+    except StorageError as exc:  # the registry's: as the overrides' (storage_error)
+        return _json(_storage_status(exc.errno), {"result": "error", "error": str(exc)})
     except RegistryError as exc:
         return _json(400, {"result": "error", "error": str(exc)})
     except Exception as exc:  # a bug: say so without details that could leak

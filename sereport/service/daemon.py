@@ -18,6 +18,7 @@ import threading
 import time
 
 from sereport import __version__, config, lean
+from sereport.config import origins, overrides
 from sereport.report.beat import BeatLoop
 from sereport.report.events import EventLoop
 from sereport.service.notify import Notifier
@@ -50,7 +51,7 @@ def changed_keys(old: config.Config, new: config.Config) -> list[str]:
     shown = []
     for key in old.__dataclass_fields__:
         before, after = getattr(old, key), getattr(new, key)
-        if before == after or key == "overridden":  # bookkeeping, not a setting
+        if before == after or key in ("overridden", "layers"):  # bookkeeping, not a setting
             continue
         if key in SECRET_KEYS:
             shown.append(key)
@@ -133,6 +134,7 @@ class Daemon:
         log.info("sereport %s: %s report(s) every %gs to %d target(s), %d device(s) probed "
                  "every %gs", __version__, "+".join(cfg.formats), cfg.interval, len(cfg.urls),
                  devices, cfg.probe_every)
+        self._settle_overrides(cfg)
         threads = [threading.Thread(target=self.probing.run, name="probe", daemon=True)]
         threads[0].start()
         self.reporter.gateway.warm()
@@ -233,6 +235,28 @@ class Daemon:
 
     # --- reload --------------------------------------------------------------
 
+    def _settle_overrides(self, cfg: config.Config) -> None:
+        """Say which keys the API's overrides hold (and which a file edit won over), and
+        keep the overrides file to those that hold, each with the file's value it is over."""
+        for line in origins.stale_lines(cfg):
+            log.warning("%s", line)
+        for line in origins.override_lines(cfg):
+            log.info("%s", line)
+        layers = cfg.layers
+        if layers is None or not layers.stale and all(e.under for e in layers.in_force):
+            return
+        with self.view.config_lock:  # not while the API writes it
+            try:
+                kept = overrides.recorded(config.read_overrides(layers.overrides_path),
+                                          layers.file_values)
+                overrides.write(layers.overrides_path, kept)
+            except config.ConfigError:
+                pass  # changed meanwhile, and broken: the next reload says so
+            except OSError as exc:
+                log.error("%s: cannot write: %s (stale overrides are ignored all the same)",
+                          layers.overrides_path, exc.strerror or exc)
+        self._signature = _signature(cfg)
+
     def reload(self, why: str) -> bool:
         path = self.cfg.path
         try:
@@ -249,10 +273,11 @@ class Daemon:
         if self._config_error:
             log.info("%s is valid again", path)
             self._config_error = ""
+        self._settle_overrides(new)
         old = self.cfg
         if new == old:
             if why == "SIGHUP":
-                log.info("SIGHUP: %s has not changed", path)
+                log.info("SIGHUP: %s read again; no value in force changed", path)
             return False
         self.notifier.reloading()
         log.info("config reloaded (%s): %s", why, "; ".join(changed_keys(old, new)))
