@@ -60,6 +60,7 @@ def test_waitress_and_its_workers_start_at_the_first_connection(server):
 
 
 def test_an_idle_server_never_wakes(server):
+    time.sleep(0.3)  # the loop thread has started and is waiting in poll()
     before = wakeups(threads_of(server))
     time.sleep(1.5)
     assert wakeups(threads_of(server)) == before  # not even before the first connection
