@@ -25,6 +25,7 @@ APT_PACKAGES=(
   sip-tester kamailio nginx lighttpd openssl
   chromium systemd
   debootstrap qemu-user-static binfmt-support systemd-container
+  postgresql  # the receiver's PostgreSQL backend, started by the tests (initdb)
   prometheus  # for promtool (check metrics); it is the only Debian package with it
 )
 
@@ -69,7 +70,7 @@ if [ ! -x "$venv/bin/python" ]; then
   echo "run-all: creating $venv with $PYTHON (Python $version)" >&2
   "$PYTHON" -m venv "$venv"
 fi
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
+"$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[test,receiver]'
 
 # The system tests (tests/system): the wheels the .deb carries (fetched from PyPI into
 # packaging/cache/ once, refreshed when the dependencies change), and, as root, the minimal
