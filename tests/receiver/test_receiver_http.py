@@ -89,7 +89,7 @@ def test_chunked_heartbeat_and_keep_alive(receiver):
     [(status, headers, boxes)] = rawhttp.answers(last)
     assert head.startswith(b"200 OK") and closed and status == 200
     assert b"Content-Length: %d" % len(boxes) in head  # HEAD: the GET's length, no body
-    assert json.loads(boxes)[0]["name"] == "bm1682landy93"
+    assert json.loads(boxes)["boxes"][0]["name"] == "bm1682landy93"
 
 
 def test_other_methods_are_405(receiver):
