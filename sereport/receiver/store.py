@@ -153,13 +153,27 @@ class Store:
         with contextlib.suppress(Exception):
             conn.close()
 
+    def _begin(self):
+        """A cursor in a new transaction.  A kept connection the server has closed since
+        (a restart of the server) is replaced once, silently."""
+        kept = getattr(self.local, "conn", None) is not None
+        try:
+            cursor = self._connection().cursor()
+            cursor.execute(self.dialect.begin)
+            return cursor
+        except self.dialect.down_errors:
+            if not kept:
+                raise
+            self._drop()
+        cursor = self._connection().cursor()
+        cursor.execute(self.dialect.begin)
+        return cursor
+
     @contextlib.contextmanager
     def tx(self) -> Iterator[Tx]:
         """One transaction, committed at the end of the block (rolled back on an error)."""
         try:
-            conn = self._connection()
-            cursor = conn.cursor()
-            cursor.execute(self.dialect.begin)
+            cursor = self._begin()
         except self.dialect.down_errors as exc:
             self._drop()
             self._failed(exc)
