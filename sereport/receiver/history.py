@@ -61,15 +61,18 @@ def _change(tx, licence: str, key: str, at: float, status: str, previous: str | 
 
 
 def _interval(row, fmt: str, now: float) -> float | None:
-    """The box's interval, learned from the gaps between its beats of one format: a shorter
-    gap is taken at once, a longer one slowly (an outage does not make the box 'slow')."""
+    """The box's interval, learned from the gaps between its beats of one format: it halves
+    at most per shorter gap (a burst of retries does not make a box 'fast') and grows by a
+    quarter of a longer one (an outage does not make it 'slow')."""
     interval, status = row["beat_interval"], row["status"]
     last = row["last_gateway" if fmt == "gateway" else "last_media"]
     if last is None or status == "offline":  # after its own offline beat: a restart, not a gap
         return interval
     gap = max(now - last, MIN_INTERVAL)
-    if interval is None or gap < interval:
+    if interval is None:
         return gap
+    if gap < interval:
+        return max(gap, interval / 2)
     return 0.75 * interval + 0.25 * gap
 
 
