@@ -110,16 +110,16 @@ class Receiver:
         if len(parts) == 3 and parts[0] == "boxes" and parts[2] == "mute":
             if method in ("PUT", "DELETE"):
                 return self._mute(method, parts[1], environ)
-            return _json(405, {"error": f"{method} is not allowed here; PUT or DELETE mutes"},
+            return _json(405, {"result": "error", "error": f"{method} is not allowed here; PUT or DELETE mutes"},
                          [("Allow", "PUT, DELETE")])
         if method not in ("GET", "HEAD"):
-            return _json(405, {"error": f"{method} is not allowed; heartbeats are POSTed, "
+            return _json(405, {"result": "error", "error": f"{method} is not allowed; heartbeats are POSTed, "
                                         "the status page is a GET of /"},
                          [("Allow", "GET, HEAD, POST")])
         try:
             return self._get(parts, query)
         except params.BadParam as exc:
-            return _json(400, {"error": str(exc)})
+            return _json(400, {"result": "error", "error": str(exc)})
 
     def _get(self, parts: list[str], query: str) -> tuple[int, bytes, str, list]:
         now = time.time()
@@ -162,7 +162,7 @@ class Receiver:
             with self.store.tx() as tx:
                 return _json(200, queries.flapping(tx, now, hours, limit))
         shown = escape("/" + "/".join(parts))[:200]
-        return _json(404, {"error": f"no page {shown}; the status page is /, heartbeats are POSTed"})
+        return _json(404, {"result": "error", "error": f"no page {shown}; the status page is /, heartbeats are POSTed"})
 
     def _post(self, path: str, environ: dict) -> tuple[int, bytes, str, list]:
         if "CONTENT_LENGTH" not in environ:  # set by waitress for a chunked body too
@@ -184,15 +184,15 @@ class Receiver:
             try:
                 wanted = limits.loads_json(raw or b"{}", max_depth=2)
             except (ValueError, UnicodeDecodeError) as exc:
-                return _json(400, {"error": f"body is not JSON: {exc}"})
+                return _json(400, {"result": "error", "error": f"body is not JSON: {exc}"})
             if len(raw) > MAX_MUTE_BODY or not isinstance(wanted, dict) or set(wanted) - {"hours", "device"}:
-                return _json(400, {"error": 'the body is {"hours": H, "device": ID}: hours required, '
+                return _json(400, {"result": "error", "error": 'the body is {"hours": H, "device": ID}: hours required, '
                                             "device to mute one device only"})
             hours = wanted.get("hours")
             if isinstance(hours, bool) or not isinstance(hours, (int, float)) or not 0 < hours <= MAX_MUTE_HOURS:
-                return _json(400, {"error": f"hours: {hours!r} is not a number from 0 to {MAX_MUTE_HOURS}"})
+                return _json(400, {"result": "error", "error": f"hours: {hours!r} is not a number from 0 to {MAX_MUTE_HOURS}"})
             if not isinstance(wanted.get("device", ""), str):
-                return _json(400, {"error": "device: not a string"})
+                return _json(400, {"result": "error", "error": "device: not a string"})
         else:
             device_q = params.parse(environ.get("QUERY_STRING", ""), ("device",)) \
                 if environ.get("QUERY_STRING") else {}
@@ -203,13 +203,13 @@ class Receiver:
             if box is None:
                 return _no_box()
             if not queries.mute(tx, box[0], wanted.get("device") or None, until):
-                return _json(404, {"error": f"device: {str(wanted.get('device'))[:40]!r}: no such device of this box"})
+                return _json(404, {"result": "error", "error": f"device: {str(wanted.get('device'))[:40]!r}: no such device of this box"})
         return _json(200, {"result": "ok", "box": box[1], "device": wanted.get("device") or None,
                            "muted_until": queries.iso(until)})
 
 
 def _no_box() -> tuple[int, bytes, str, list]:
-    return _json(404, {"error": "no such box (give its id from /boxes.json, or its licence code)"})
+    return _json(404, {"result": "error", "error": "no such box (give its id from /boxes.json, or its licence code)"})
 
 
 def _file(path: str, kind: str) -> tuple[int, bytes, str, list]:
