@@ -1,6 +1,6 @@
 """Serving a small WSGI app over HTTP/1.1 with waitress, on a thread of its own.
 
-The local API (``service/api.py``) and ``sereport receive`` (``receiver/server.py``)
+The local API (``service/api.py``) and ``sereport receive`` (``receiver/service.py``)
 both stand on this; it imports nothing of the agent, and waitress only loads
 when one of them starts.  What it adds to waitress:
 

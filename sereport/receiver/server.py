@@ -109,7 +109,10 @@ class Receiver:
             return self._post(path, environ)
         if len(parts) == 3 and parts[0] == "boxes" and parts[2] == "mute":
             if method in ("PUT", "DELETE"):
-                return self._mute(method, parts[1], environ)
+                try:
+                    return self._mute(method, parts[1], environ)
+                except params.BadParam as exc:
+                    return _json(400, {"result": "error", "error": str(exc)})
             return _json(405, {"result": "error", "error": f"{method} is not allowed here; PUT or DELETE mutes"},
                          [("Allow", "PUT, DELETE")])
         if method not in ("GET", "HEAD"):
@@ -194,9 +197,7 @@ class Receiver:
             if not isinstance(wanted.get("device", ""), str):
                 return _json(400, {"result": "error", "error": "device: not a string"})
         else:
-            device_q = params.parse(environ.get("QUERY_STRING", ""), ("device",)) \
-                if environ.get("QUERY_STRING") else {}
-            wanted = {"device": device_q.get("device")} if device_q.get("device") else {}
+            wanted = params.parse(environ.get("QUERY_STRING", ""), ("device",))
         until = time.time() + wanted["hours"] * 3600 if method == "PUT" else None
         with self.store.tx() as tx:
             box = queries.find_box(tx, ident)
