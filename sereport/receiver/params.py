@@ -60,6 +60,19 @@ def text(found: dict, key: str, longest: int = 100) -> str:
     return value
 
 
+def ids(found: dict, key: str, most: int = 50) -> set | None:
+    """``all`` (or absent): None; ``none``: no ids; else comma-separated ids (at most ``most``)."""
+    value = found.get(key, "all")
+    if value == "all":
+        return None
+    if value == "none":
+        return set()
+    listed = {part for part in value.split(",") if part}
+    if len(listed) > most or not all(re.fullmatch(r"[0-9a-f]{16}", part) for part in listed):
+        raise BadParam(f"{key}: all, none, or at most {most} box ids separated by commas")
+    return listed
+
+
 _ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)(?:[T ](\d\d):(\d\d)(?::(\d\d)(?:\.\d+)?)?)?Z?")
 
 

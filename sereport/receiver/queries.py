@@ -42,8 +42,9 @@ def _search(q: str) -> tuple[str, list]:
 
 
 def boxes(tx, now: float, status: str | None = None, q: str = "", limit: int = 50,
-          offset: int = 0) -> dict:
-    """A page of boxes, by name, with their devices and their last 24 h."""
+          offset: int = 0, devices_of: set | None = None) -> dict:
+    """A page of boxes, by name, with their last 24 h and their devices (of every box, or
+    of the boxes whose ids ``devices_of`` holds: the rest have none listed)."""
     search, params = _search(q)
     state = [now, LATE_AFTER, DEFAULT_INTERVAL]
     inner = f"SELECT {', '.join(BOX_FIELDS)}, {STATE} AS state FROM boxes" + (
@@ -55,15 +56,18 @@ def boxes(tx, now: float, status: str | None = None, q: str = "", limit: int = 5
                   state + params + wanted + [limit, offset])
     page = [dict(zip(BOX_FIELDS + ("state",), row)) for row in rows]
     licences = [box["licence"] for box in page]
+    listed = [box["licence"] for box in page if devices_of is None or box["box_id"] in devices_of]
     devices: dict[str, list] = {}
     since = now - TIMELINE_HOURS * 3600
     timelines: dict[str, list] = {}
-    if licences:
-        marks = ", ".join("?" * len(licences))
+    if listed:
+        marks = ", ".join("?" * len(listed))
         for row in tx.all("SELECT licence, device_id, name, ip, kind, url, status, present, first_seen, "
                           f"last_seen, status_since, muted_until FROM devices WHERE licence IN ({marks}) "
-                          "ORDER BY licence, name, device_key", licences):
+                          "ORDER BY licence, name, device_key", listed):
             devices.setdefault(row[0], []).append(row[1:])
+    if licences:
+        marks = ", ".join("?" * len(licences))
         for licence, at, status_, previous in tx.all(
                 "SELECT licence, at, status, previous FROM changes WHERE device_key = '' "
                 f"AND at >= ? AND licence IN ({marks}) ORDER BY licence, at, id", [since] + licences):

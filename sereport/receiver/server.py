@@ -134,13 +134,14 @@ class Receiver:
                                                                        "media.schema.json"):
             return _file(schema_path(parts[1].split(".")[0]), "application/schema+json")
         if parts == ["boxes.json"]:
-            found = params.parse(query, ("status", "q", "limit", "offset"))
+            found = params.parse(query, ("status", "q", "limit", "offset", "devices"))
             status = params.choice(found, "status", queries.STATUSES)
             q = params.text(found, "q")
             limit = int(params.number(found, "limit", 50, 1, queries.MAX_LIMIT, whole=True))
             offset = int(params.number(found, "offset", 0, 0, 10**7, whole=True))
+            devices_of = params.ids(found, "devices")
             with self.store.tx() as tx:
-                return _json(200, queries.boxes(tx, now, status, q, limit, offset))
+                return _json(200, queries.boxes(tx, now, status, q, limit, offset, devices_of))
         if len(parts) == 3 and parts[0] == "boxes" and parts[2] == "history":
             found = params.parse(query, ("since", "limit"))
             since = params.moment(found, "since", now - 86400, now)

@@ -58,6 +58,8 @@ def test_every_answer_is_documented(tmp_path):
         boxes = call("GET", "/boxes.json?limit=10&status=online&q=bm").json()
         box = boxes["boxes"][0]
         assert box["vitals"]["tpu_usage"] == 12.0
+        assert call("GET", "/boxes.json?devices=none").json()["boxes"][0]["devices"] == []
+        assert call("GET", f"/boxes.json?devices={box['id']}").json()["boxes"][0]["devices"]
         call("GET", "/boxes.json?limit=0")
         call("GET", "/boxes.json?status=gone")
         call("GET", f"/boxes/{box['id']}/history?since=2026-01-01T00:00:00Z")

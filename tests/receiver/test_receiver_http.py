@@ -127,3 +127,37 @@ def test_deep_json_is_a_400(receiver):
     answer = requests.post(f"http://{HOST}:{receiver.port}/DeviceStatus",
                            data="[" * 5000 + "]" * 5000, timeout=10)
     assert answer.status_code == 400 and "nested deeper than 32 levels" in answer.text
+
+
+def big_heartbeat(n: int) -> dict:
+    """As large as the schema lets one box be: 256 devices with long names and URLs."""
+    licence = f"BIG{n:06d}"
+    return dict(GATEWAY, dev_sno=licence, gateway_name=f"box-{n:03d}", sub_devices=[
+        {"ep_id": f"{licence}__10.0.{d // 250}.{d % 250}", "ep_ip": f"10.0.{d // 250}.{d % 250}",
+         "ep_status": "online", "ep_location": "l" * 256, "ep_type": "2", "ep_name": "n" * 256,
+         "ep_url": "rtsp://" + "u" * 1000} for d in range(256)])
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        return int(next(line for line in status if line.startswith("VmRSS")).split()[1]) / 1024
+
+
+def test_what_a_fleet_of_large_boxes_costs_is_bounded(receiver):
+    # Before (issue 13): 200 boxes of 1 MB heartbeats made /boxes.json 190 MiB and the
+    # receiver kept every document in memory.
+    base = f"http://127.0.0.1:{receiver.port}"
+    session = requests.Session()
+    body = None
+    for n in range(200):
+        body = json.dumps(big_heartbeat(n))
+        answer = session.post(base + "/DeviceStatus", data=body, timeout=10)
+        assert answer.status_code == 200, answer.text
+    assert len(body) > 400_000
+    page = session.get(base + "/boxes.json?devices=none", timeout=10)
+    assert page.json()["total"] == 200 and len(page.content) < 200_000
+    one = page.json()["boxes"][0]["id"]
+    listed = session.get(base + f"/boxes.json?devices={one}", timeout=10).json()["boxes"]
+    assert [len(b["devices"]) for b in listed[:2]] == [256, 0]
+    assert rss_mib(receiver.proc.pid) < 100  # the documents are not kept
+    assert session.get(base + "/boxes.json?devices=xyz", timeout=10).status_code == 400
