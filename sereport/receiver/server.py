@@ -140,13 +140,13 @@ class Receiver:
             limit = int(params.number(found, "limit", 50, 1, queries.MAX_LIMIT, whole=True))
             offset = int(params.number(found, "offset", 0, 0, 10**7, whole=True))
             devices_of = params.ids(found, "devices")
-            with self.store.tx() as tx:
+            with self.store.tx(write=False) as tx:
                 return _json(200, queries.boxes(tx, now, status, q, limit, offset, devices_of))
         if len(parts) == 3 and parts[0] == "boxes" and parts[2] == "history":
             found = params.parse(query, ("since", "limit"))
             since = params.moment(found, "since", now - 86400, now)
             limit = int(params.number(found, "limit", 1000, 1, 10000, whole=True))
-            with self.store.tx() as tx:
+            with self.store.tx(write=False) as tx:
                 box = queries.find_box(tx, parts[1])
                 if box is None:
                     return _no_box()
@@ -157,13 +157,13 @@ class Receiver:
             days = params.number(found, "days", 7, 0.01, 3660)
             limit = int(params.number(found, "limit", 100, 1, queries.MAX_LIMIT, whole=True))
             offset = int(params.number(found, "offset", 0, 0, 10**7, whole=True))
-            with self.store.tx() as tx:
+            with self.store.tx(write=False) as tx:
                 return _json(200, queries.availability(tx, now, days, limit, offset))
         if parts == ["flapping"]:
             found = params.parse(query, ("hours", "limit"))
             hours = params.number(found, "hours", 24, 0.01, 24 * 3660)
             limit = int(params.number(found, "limit", 50, 1, queries.MAX_LIMIT, whole=True))
-            with self.store.tx() as tx:
+            with self.store.tx(write=False) as tx:
                 return _json(200, queries.flapping(tx, now, hours, limit))
         shown = escape("/" + "/".join(parts))[:200]
         return _json(404, {"result": "error", "error": f"no page {shown}; the status page is /, heartbeats are POSTed"})

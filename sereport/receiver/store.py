@@ -63,10 +63,11 @@ class _Sqlite:
     def __init__(self, path: str):
         self.path = path
         directory = os.path.dirname(os.path.abspath(path))
-        try:
-            os.makedirs(directory, exist_ok=True)
+        try:  # it holds licence codes: the user's alone
+            os.makedirs(directory, mode=0o700, exist_ok=True)
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
         except OSError as exc:
-            raise StoreError(f"cannot make {directory}: {exc.strerror}") from None
+            raise StoreError(f"cannot open {path}: {exc.strerror}") from None
 
     def connect(self):
         conn = sqlite3.connect(self.path, timeout=5, isolation_level=None, check_same_thread=False)
@@ -126,6 +127,7 @@ class Store:
 
     def open(self) -> None:
         """Connect and bring the schema up to date; StoreError with one line if it cannot."""
+        self.down_since = 0.0  # at start a failure is the caller's one line, not a log line
         try:
             with self.tx() as tx:
                 if self.dialect.name == "postgresql":  # one receiver migrates at a time
@@ -135,6 +137,8 @@ class Store:
             raise StoreError(f"database {self.dialect.shown()} unreachable: {exc}") from None
         except migrations.TooNew as exc:
             raise StoreError(f"database {self.dialect.shown()}: {exc}") from None
+        finally:
+            self.down_since = None
         if before != after:
             self.say(f"sereport receive: database {self.dialect.shown()}: schema "
                      + (f"upgraded from version {before} to {after}" if before else f"version {after} made"))
@@ -153,27 +157,28 @@ class Store:
         with contextlib.suppress(Exception):
             conn.close()
 
-    def _begin(self):
+    def _begin(self, begin: str):
         """A cursor in a new transaction.  A kept connection the server has closed since
         (a restart of the server) is replaced once, silently."""
         kept = getattr(self.local, "conn", None) is not None
         try:
             cursor = self._connection().cursor()
-            cursor.execute(self.dialect.begin)
+            cursor.execute(begin)
             return cursor
         except self.dialect.down_errors:
             if not kept:
                 raise
             self._drop()
         cursor = self._connection().cursor()
-        cursor.execute(self.dialect.begin)
+        cursor.execute(begin)
         return cursor
 
     @contextlib.contextmanager
-    def tx(self) -> Iterator[Tx]:
-        """One transaction, committed at the end of the block (rolled back on an error)."""
+    def tx(self, write: bool = True) -> Iterator[Tx]:
+        """One transaction, committed at the end of the block (rolled back on an error).
+        ``write=False``: only reads (in SQLite they then never wait for a writer)."""
         try:
-            cursor = self._begin()
+            cursor = self._begin(self.dialect.begin if write else "BEGIN")
         except self.dialect.down_errors as exc:
             self._drop()
             self._failed(exc)
@@ -200,7 +205,7 @@ class Store:
                  "heartbeats are answered 503 until it is back")
 
     def _worked(self) -> None:
-        if self.down_since is None:
+        if not self.down_since:  # None, or 0 while opening
             return
         with self.lock:
             since, self.down_since = self.down_since, None

@@ -161,3 +161,26 @@ def test_what_a_fleet_of_large_boxes_costs_is_bounded(receiver):
     assert [len(b["devices"]) for b in listed[:2]] == [256, 0]
     assert rss_mib(receiver.proc.pid) < 100  # the documents are not kept
     assert session.get(base + "/boxes.json?devices=xyz", timeout=10).status_code == 400
+
+
+def test_a_database_it_cannot_use_is_one_line(tmp_path):
+    import sqlite3
+    import stat
+
+    db = tmp_path / "data" / "r.db"
+    first = start(tmp_path, "--db", str(db), name="first")
+    first.terminate()
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600  # it holds licence codes
+    assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
+    with sqlite3.connect(str(db)) as conn:
+        conn.execute("UPDATE sereport_schema SET version = 7")
+    newer = Logged(tmp_path / "newer", "receive", "--port", str(refused_port()), "--db", str(db))
+    assert newer.proc.wait(10) == 1
+    assert newer.log() == (f"sereport receive: database {db}: its schema is version 7; this sereport "
+                           "knows versions 1 to 2: upgrade sereport\n")
+    gone = Logged(tmp_path / "gone", "receive", "--port", str(refused_port()), "--db",
+                  f"postgresql://sereport:S3CRET@/x?host={tmp_path}&port=1")
+    assert gone.proc.wait(10) == 1
+    [line] = gone.log().splitlines()
+    assert line.startswith("sereport receive: database postgresql://sereport:***@/x?host=***&port=*** "
+                           "unreachable: ") and "S3CRET" not in line
