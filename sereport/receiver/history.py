@@ -162,7 +162,7 @@ def _devices(tx, licence: str, devices: list[dict], now: float, before: float, b
     return changes
 
 
-def sweep(tx, now: float, grace: float, for_update: str = "") -> list[dict]:
+def sweep(tx, now: float, grace: float) -> list[dict]:
     """Boxes silent for ``grace`` of their intervals become down; the changes made."""
     rows = tx.all("SELECT licence, box_id, name, last_seen, beat_interval, muted_until FROM boxes "
                   "WHERE status = 'online' AND last_seen < ? - ? * COALESCE(beat_interval, ?)",

@@ -70,7 +70,7 @@ def sweeper(store: Store, alerter: Alerter | None, grace: float, keep_days: floa
         now = time.time()
         try:
             with store.tx() as tx:
-                changes = history.sweep(tx, now, grace, store.for_update)
+                changes = history.sweep(tx, now, grace)
             if alerter and changes:
                 alerter.submit(changes)
             if now - pruned >= PRUNE_EVERY:

@@ -38,7 +38,7 @@ def beat(store, at, status="online", devices=("online",), fmt="gateway"):
 
 def sweep(store, at, grace=3.0):
     with store.tx() as tx:
-        return history.sweep(tx, at, grace, store.for_update)
+        return history.sweep(tx, at, grace)
 
 
 def page(store, at, **kwargs):
@@ -150,6 +150,22 @@ def test_restart_keeps_the_history(store):
         assert page(again, T0 + 1)["total"] == 1
     finally:
         again.close()
+
+
+def test_an_older_postgresql_schema_is_upgraded(pg_db):
+    old = Store(pg_db, say=print)
+    with old.tx() as tx:
+        migrations.migrate(tx, "postgresql", upto=1)
+        tx.run("INSERT INTO boxes (licence, box_id, status, status_since, first_seen, last_seen) "
+               "VALUES ('L1', 'x', 'online', 1, 1, 1)")
+    old.close()
+    lines: list[str] = []
+    new = Store(pg_db, say=lines.append)
+    new.open()
+    assert [line.split(": schema ")[1] for line in lines] == [f"upgraded from version 1 to {migrations.LATEST}"]
+    with new.tx() as tx:
+        assert tx.one("SELECT licence, muted_until FROM boxes") == ("L1", None)
+    new.close()
 
 
 def test_an_older_schema_is_upgraded_and_a_newer_refused(tmp_path):
