@@ -73,8 +73,8 @@ class Receiver:
         changes = []
         try:
             if not problems:
-                with self.store.tx() as tx:
-                    changes = history.record(tx, fmt, doc, peer, time.time(), self.store.for_update)
+                changes = self.store.retried(lambda tx: history.record(
+                    tx, fmt, doc, peer, time.time(), self.store.for_update))
         finally:
             with self.lock:
                 print(escape(line), file=self.out, flush=True)  # a name cannot forge or clear lines

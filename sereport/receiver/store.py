@@ -59,6 +59,7 @@ class _Sqlite:
     for_update = ""
     begin = "BEGIN IMMEDIATE"  # take the write lock at once: no deadlock between two writers
     down_errors: tuple = (sqlite3.OperationalError,)
+    conflict_errors: tuple = (sqlite3.IntegrityError,)
 
     def __init__(self, path: str):
         self.path = path
@@ -95,6 +96,7 @@ class _Postgres:
             raise StoreError("PostgreSQL needs psycopg: pip install 'sereport[receiver]'") from None
         self.psycopg, self.url = psycopg, url
         self.down_errors = (psycopg.OperationalError, psycopg.InterfaceError)
+        self.conflict_errors = (psycopg.IntegrityError,)
 
     def connect(self):
         conn = self.psycopg.connect(self.url, autocommit=True, connect_timeout=3,
@@ -124,6 +126,16 @@ class Store:
     @property
     def for_update(self) -> str:
         return self.dialect.for_update
+
+    def retried(self, work: Callable):
+        """``work(tx)`` in a transaction, once more if another receiver inserted the same box
+        or device at the same moment (the second try finds the row)."""
+        try:
+            with self.tx() as tx:
+                return work(tx)
+        except self.dialect.conflict_errors:
+            with self.tx() as tx:
+                return work(tx)
 
     def open(self) -> None:
         """Connect and bring the schema up to date; StoreError with one line if it cannot."""

@@ -189,3 +189,30 @@ def test_an_older_schema_is_upgraded_and_a_newer_refused(tmp_path):
         Store(path).open()
     assert str(refused.value) == (f"database {path}: its schema is version 99; this sereport knows "
                                   f"versions 1 to {migrations.LATEST}: upgrade sereport")
+
+
+def test_a_box_first_seen_by_two_receivers_at_once_is_one_box(pg_db):
+    # Two receivers take the first beats of a box at the same moment: the second insert
+    # conflicts, and its retry finds the row the first made. (In SQLite a writer holds the
+    # database from its first read, so there is no such race.)
+    store, other = Store(pg_db), Store(pg_db)
+    store.open()
+    calls = []
+
+    def work(tx):
+        calls.append(1)
+        if len(calls) == 1:  # the other receiver wins the race, between our read and our insert
+            with other.tx() as theirs:
+                history.record(theirs, "gateway", copy.deepcopy(GATEWAY), "10.0.0.1", T0,
+                               other.for_update)
+            tx.run("INSERT INTO boxes (licence, box_id, status, status_since, first_seen, last_seen) "
+                   "VALUES (?, 'dup', 'online', 1, 1, 1)", (LICENCE,))
+        return history.record(tx, "gateway", copy.deepcopy(GATEWAY), "10.0.0.2", T0 + 1,
+                              store.for_update)
+
+    try:
+        assert store.retried(work) == [] and len(calls) == 2
+        assert page(store, T0 + 2)["total"] == 1
+    finally:
+        other.close()
+        store.close()
