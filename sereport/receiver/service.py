@@ -17,11 +17,10 @@ import time
 from dataclasses import dataclass, field
 
 from sereport import httpd
-from sereport.receiver import history
+from sereport.receiver import history, validate
 from sereport.receiver.alerts import Alerter
 from sereport.receiver.server import Receiver
 from sereport.receiver.store import Store, StoreDown, StoreError, default_path
-from sereport.receiver.validate import MissingDependency, check
 
 MAX_BODY = 1024 * 1024
 IDLE_TIMEOUT = 30
@@ -83,10 +82,10 @@ def sweeper(store: Store, alerter: Alerter | None, grace: float, keep_days: floa
 
 def serve(options: Options, stop: threading.Event | None = None) -> int:
     try:
-        check({"dev_sno": ""})  # loads the schemas: jsonschema is there
+        validate.load()
         store = Store(options.db or default_path(), _say)
         store.open()
-    except (MissingDependency, StoreError) as exc:
+    except (validate.MissingDependency, StoreError) as exc:
         print(f"sereport receive: {exc}", file=sys.stderr)
         return 1
     alerter = Alerter(options.webhooks, options.alert_min_gap, _say) if options.webhooks else None

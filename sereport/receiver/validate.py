@@ -36,12 +36,18 @@ def schema_path(fmt: str) -> str:
 
 def _validator(fmt: str):
     if jsonschema is None:
-        raise MissingDependency("sereport receive needs jsonschema: pip install 'sereport[receiver]'")
+        raise MissingDependency("jsonschema is missing: pip install 'sereport[receiver]'")
     if fmt not in _validators:
         with open(schema_path(fmt), encoding="utf-8") as handle:
             schema = json.load(handle)
         _validators[fmt] = jsonschema.Draft202012Validator(schema)
     return _validators[fmt]
+
+
+def load() -> None:
+    """Load both schemas now (MissingDependency without jsonschema), not at the first beat."""
+    _validator("gateway")
+    _validator("media")
 
 
 def _type_name(value) -> str:

@@ -89,17 +89,28 @@ def get_status(proc, path):
     return requests.get(f"http://127.0.0.1:{proc.port}{path}", timeout=10).status_code
 
 
-def test_postgres_without_psycopg_is_one_line(tmp_path):
+def without(module: str, *args: str):
+    """`sereport receive ARGS` in an interpreter where `module` cannot be imported."""
     import subprocess
     import sys
 
     code = ("import sys, builtins; real = builtins.__import__\n"
             "def imp(name, *a, **k):\n"
-            "    if name == 'psycopg': raise ImportError(name)\n"
+            f"    if name == {module!r}: raise ImportError(name)\n"
             "    return real(name, *a, **k)\n"
             "builtins.__import__ = imp\n"
             "from sereport.cli import main; sys.exit(main())")
-    done = subprocess.run([sys.executable, "-c", code, "receive", "--port", "0", "--db",
-                           "postgresql://u:secret@127.0.0.1:9/x"], capture_output=True, text=True, timeout=30)
+    return subprocess.run([sys.executable, "-c", code, "receive", "--port", "0", *args],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_postgres_without_psycopg_is_one_line(tmp_path):
+    done = without("psycopg", "--db", "postgresql://u:secret@127.0.0.1:9/x")
     assert done.returncode == 1
     assert done.stderr.strip() == "sereport receive: PostgreSQL needs psycopg: pip install 'sereport[receiver]'"
+
+
+def test_receive_without_jsonschema_is_one_line(tmp_path):
+    done = without("jsonschema", "--db", str(tmp_path / "r.db"))
+    assert done.returncode == 1
+    assert done.stderr.strip() == "sereport receive: jsonschema is missing: pip install 'sereport[receiver]'"
