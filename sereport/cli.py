@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="a box silent for this many of its intervals is down (default: 3)")
     receive.add_argument("--alert-webhook", action="append", default=[], metavar="URL",
                          help="POST every alert to URL as JSON (repeatable)")
+    receive.add_argument("--token-file", metavar="FILE", default="",
+                         help="mutes need Authorization: Bearer TOKEN, the token in FILE "
+                              "(without it, mutes come from loopback only)")
     receive.add_argument("--alert-min-gap", type=_bounded(0, 86400), default=300, metavar="SECONDS",
                          help="at most one alert per box or device this often (default: 300)")
     return parser
@@ -168,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
                 print("sereport receive: --alert-webhook: not an http:// or https:// URL", file=sys.stderr)
                 return 2
         return serve(Options(args.host, args.port, args.json_log, args.idle_timeout, args.db,
-                             args.keep_days, args.grace, args.alert_webhook, args.alert_min_gap),
+                             args.keep_days, args.grace, args.alert_webhook, args.alert_min_gap,
+                             args.token_file),
                      _stop_on_signals())
     path = config.resolve_path(args.config)
     try:

@@ -45,9 +45,9 @@ from waitress.utilities import Error
 
 log = logging.getLogger(__name__)
 REASONS = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized",
-           404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
+           403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
            411: "Length Required", 413: "Content Too Large", 431: "Request Header Fields Too Large",
-           500: "Internal Server Error", 501: "Not Implemented",
+           500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable",
            505: "HTTP Version Not Supported"}
 SWEEP = 1  # seconds between idle sweeps while connections are open
 

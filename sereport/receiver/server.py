@@ -13,6 +13,7 @@ database is unreachable (so the box retries).  GETs answer from the history
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 import sys
@@ -55,8 +56,9 @@ class Receiver:
     """The WSGI app over a store (and an alerter)."""
 
     def __init__(self, store: Store, alerter: Alerter | None = None, out=None,
-                 json_log: str | None = None, grace: float = 3.0):
+                 json_log: str | None = None, grace: float = 3.0, token: str = ""):
         self.store, self.alerter, self.grace = store, alerter, grace
+        self.token = token  # mutes need it when set; else they come from loopback only
         self.out = out or sys.stdout
         self.json_log = json_log
         self.lock = threading.Lock()  # one printed line, one log line at a time
@@ -180,7 +182,21 @@ class Receiver:
             return _json(400, {"result": "invalid", "format": fmt, "errors": problems})
         return _json(200, {"result": "ok", "format": fmt})
 
+    def _allowed(self, environ: dict) -> tuple[int, str] | None:
+        """Who may mute alerts: with a token, whoever sends it; without, loopback only."""
+        if self.token:
+            given = environ.get("HTTP_AUTHORIZATION", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {self.token}".encode()):
+                return 401, "a mute needs Authorization: Bearer TOKEN (the receiver's --token-file)"
+            return None
+        if environ.get("REMOTE_ADDR", "") not in ("127.0.0.1", "::1"):
+            return 403, "a mute from another host needs the receiver started with --token-file"
+        return None
+
     def _mute(self, method: str, ident: str, environ: dict) -> tuple[int, bytes, str, list]:
+        refused = self._allowed(environ)
+        if refused:
+            return _json(refused[0], {"result": "error", "error": refused[1]})
         wanted: dict = {}
         if method == "PUT":
             length = environ.get("CONTENT_LENGTH") or "0"

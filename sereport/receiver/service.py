@@ -41,6 +41,7 @@ class Options:
     grace: float = 3.0
     webhooks: list = field(default_factory=list)
     alert_min_gap: float = 300.0
+    token_file: str = ""
 
 
 def _say(line: str) -> None:
@@ -88,8 +89,22 @@ def serve(options: Options, stop: threading.Event | None = None) -> int:
     except (validate.MissingDependency, StoreError) as exc:
         print(f"sereport receive: {exc}", file=sys.stderr)
         return 1
+    token = ""
+    if options.token_file:
+        try:
+            with open(options.token_file, encoding="utf-8") as handle:
+                token = handle.read(4097).strip()
+        except OSError as exc:
+            token, reason = "", exc.strerror
+        else:
+            reason = "empty" if not token else "longer than 4 KiB" if len(token) > 4096 else ""
+        if reason or not token:
+            print(f"sereport receive: --token-file {options.token_file}: {reason or 'empty'}",
+                  file=sys.stderr)
+            store.close()
+            return 2
     alerter = Alerter(options.webhooks, options.alert_min_gap, _say) if options.webhooks else None
-    receiver = Receiver(store, alerter, json_log=options.json_log, grace=options.grace)
+    receiver = Receiver(store, alerter, json_log=options.json_log, grace=options.grace, token=token)
     try:
         server = listen(receiver, options.host, options.port, options.idle_timeout)
     except OSError as exc:

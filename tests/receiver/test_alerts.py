@@ -8,7 +8,7 @@ import time
 import requests
 
 from peers import HangingServer, HttpSink, refused_port
-from procs import wait_for
+from procs import Logged, wait_for
 from test_receiver_http import start
 from test_validate import GATEWAY, LICENCE
 
@@ -105,3 +105,48 @@ def test_bad_mute_requests_are_400_naming_the_field(tmp_path):
         assert box["muted_until"] == answer["muted_until"]
     finally:
         proc.kill()
+
+
+def test_who_may_mute(tmp_path):
+    token = tmp_path / "token"
+    token.write_text("T0KEN-abc\n")
+    token.chmod(0o600)
+    proc = start(tmp_path, "--token-file", str(token), name="with-token")
+    try:
+        beat(proc)
+        box_id = requests.get(f"http://127.0.0.1:{proc.port}/boxes.json", timeout=5).json()["boxes"][0]["id"]
+        url = f"http://127.0.0.1:{proc.port}/boxes/{box_id}/mute"
+        assert requests.put(url, json={"hours": 1}, timeout=5).status_code == 401
+        assert requests.put(url, json={"hours": 1}, timeout=5,
+                            headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert requests.put(url, json={"hours": 1}, timeout=5,
+                            headers={"Authorization": "Bearer T0KEN-abc"}).status_code == 200
+        assert "T0KEN" not in proc.log()
+    finally:
+        proc.kill()
+    (tmp_path / "empty").write_text("\n")
+    bad = Logged(tmp_path / "bad", "receive", "--port", str(refused_port()), "--token-file",
+                 str(tmp_path / "empty"))
+    assert bad.proc.wait(10) == 2
+    assert bad.log() == f"sereport receive: --token-file {tmp_path / 'empty'}: empty\n"
+
+
+def test_without_a_token_mutes_come_from_loopback_only(tmp_path):
+    import io
+
+    from sereport.receiver.server import Receiver
+    from sereport.receiver.store import Store
+
+    store = Store(str(tmp_path / "r.db"), say=lambda line: None)
+    store.open()
+    app = Receiver(store, out=io.StringIO())
+    answers = []
+    environ = {"REQUEST_METHOD": "DELETE", "REQUEST_URI": "/boxes/x/mute", "QUERY_STRING": "",
+               "REMOTE_ADDR": "192.0.2.7", "wsgi.input": io.BytesIO()}
+    body = app(environ, lambda status, headers: answers.append(status))
+    assert answers == ["403 Forbidden"]
+    assert "--token-file" in body[0].decode()
+    answers.clear()
+    app(dict(environ, REMOTE_ADDR="127.0.0.1"), lambda status, headers: answers.append(status))
+    assert answers[0].startswith("404")  # allowed: and there is no box x
+    store.close()

@@ -69,7 +69,7 @@ def test_database_gone_is_503_said_once_then_recovered(tmp_path):
         server.stop()
         answers = [post(proc, GATEWAY) for _ in range(3)]
         assert [a.status_code for a in answers] == [503] * 3
-        assert answers[0].headers["Retry-After"] == "5"
+        assert answers[0].headers["Retry-After"] == "5" and answers[0].reason == "Service Unavailable"
         assert "database unreachable" in answers[0].json()["errors"][0]
         assert get_status(proc, "/boxes.json") == 503
         time.sleep(1.5)  # the sweeper fails too: still one line
