@@ -66,6 +66,20 @@ def build_parser() -> argparse.ArgumentParser:
                          help="append every heartbeat received to FILE as one JSON line")
     receive.add_argument("--idle-timeout", type=_seconds, default=30, metavar="SECONDS",
                          help="close a connection quiet for this long (default: 30)")
+    receive.add_argument("--db", metavar="PATH|URL", default="",
+                         help="the history: an SQLite file (default: $XDG_DATA_HOME/sereport/receiver.db) "
+                              "or postgresql://… (needs psycopg)")
+    receive.add_argument("--keep-days", type=_bounded(1, 3650), default=30, metavar="DAYS",
+                         help="keep this many days of status changes (default: 30)")
+    receive.add_argument("--grace", type=_bounded(1.5, 100), default=3, metavar="INTERVALS",
+                         help="a box silent for this many of its intervals is down (default: 3)")
+    receive.add_argument("--alert-webhook", action="append", default=[], metavar="URL",
+                         help="POST every alert to URL as JSON (repeatable)")
+    receive.add_argument("--token-file", metavar="FILE", default="",
+                         help="mutes need Authorization: Bearer TOKEN, the token in FILE "
+                              "(without it, mutes come from loopback only)")
+    receive.add_argument("--alert-min-gap", type=_bounded(0, 86400), default=300, metavar="SECONDS",
+                         help="at most one alert per box or device this often (default: 300)")
     return parser
 
 
@@ -77,6 +91,18 @@ def _seconds(text: str) -> int:
     if not 1 <= value <= 3600:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds from 1 to 3600")
     return value
+
+
+def _bounded(low: float, high: float):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number from {low:g} to {high:g}")
+        return value
+    return parse
 
 
 def _stop_on_signals() -> threading.Event:
@@ -142,9 +168,16 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("argument --once: not allowed with argument --dry-run")
     logs.setup(args.log_level)
     if args.command == "receive":
-        from sereport.receiver.server import serve
+        from sereport.receiver.service import Options, serve
 
-        return serve(args.host, args.port, args.json_log, _stop_on_signals(), args.idle_timeout)
+        for url in args.alert_webhook:
+            if not url.startswith(("http://", "https://")):
+                print("sereport receive: --alert-webhook: not an http:// or https:// URL", file=sys.stderr)
+                return 2
+        return serve(Options(args.host, args.port, args.json_log, args.idle_timeout, args.db,
+                             args.keep_days, args.grace, args.alert_webhook, args.alert_min_gap,
+                             args.token_file),
+                     _stop_on_signals())
     path = config.resolve_path(args.config)
     if args.command == "config":  # before the load: `config drop` mends a bad override
         return config_commands.run(args, path)

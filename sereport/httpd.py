@@ -1,6 +1,6 @@
 """Serving a small WSGI app over HTTP/1.1 with waitress, on a thread of its own.
 
-The local API (``service/api.py``) and ``sereport receive`` (``receiver/server.py``)
+The local API (``service/api.py``) and ``sereport receive`` (``receiver/service.py``)
 both stand on this; it imports nothing of the agent.  The socket is bound at
 once (a taken port is an error at start), and waitress (httpd_waitress.py)
 is loaded at the first connection: until then one thread waits in poll() on
@@ -43,9 +43,9 @@ from typing import Callable, Iterator
 
 log = logging.getLogger(__name__)
 REASONS = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized",
-           404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
+           403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
            411: "Length Required", 413: "Content Too Large", 431: "Request Header Fields Too Large",
-           500: "Internal Server Error", 501: "Not Implemented",
+           500: "Internal Server Error", 501: "Not Implemented", 503: "Service Unavailable",
            505: "HTTP Version Not Supported"}
 SWEEP = 1  # seconds between idle sweeps while connections are open
 

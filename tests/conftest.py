@@ -25,6 +25,12 @@ api_ports: dict[str, int] = {}
 MINIMAL = "dev_sno: ZKZCPI000120190807142601\nWEB_HEART_URL: http://127.0.0.1:9/DeviceStatus\n"
 
 
+@pytest.fixture(autouse=True)
+def _own_data_home(tmp_path, monkeypatch):
+    """`sereport receive` keeps its history under $XDG_DATA_HOME: each test its own."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+
+
 @pytest.fixture
 def write_config(tmp_path):
     """Write a config file; state and runtime files go under tmp_path unless it says."""

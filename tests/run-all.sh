@@ -26,6 +26,7 @@ APT_PACKAGES=(
   iproute2  # ip netns: the ONVIF discovery tests run in network namespaces they make
   chromium systemd
   debootstrap qemu-user-static binfmt-support systemd-container
+  postgresql  # the receiver's PostgreSQL backend, started by the tests (initdb)
   prometheus  # for promtool (check metrics); it is the only Debian package with it
 )
 
@@ -74,7 +75,7 @@ fi
 # extra's dependencies (schemathesis); a newer one (25.0 is the last for Python 3.8)
 # resolves them in seconds.
 "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade 'pip>=24.2'
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
+"$venv/bin/python" -m pip install -q --disable-pip-version-check -e '.[test,receiver]'
 
 # The system tests (tests/system): the wheels the .deb carries (fetched from PyPI into
 # packaging/cache/ once, refreshed when the dependencies change), and, as root, the minimal

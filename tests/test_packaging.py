@@ -23,7 +23,7 @@ def test_wheel_contents(tmp_path):
     [wheel] = tmp_path.glob("sereport-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     sources = {str(p.relative_to(ROOT)) for p in (ROOT / "sereport").rglob("*")
-               if p.suffix in (".py", ".html", ".yaml") and "__pycache__" not in p.parts}
+               if p.suffix in (".py", ".html", ".yaml", ".json") and "__pycache__" not in p.parts}
     assert sources and sources <= names, sorted(sources - names)
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "sereport = sereport.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()

@@ -1,33 +1,53 @@
-"""Checking a heartbeat document against SPEC.md, field by field.
+"""Checking a heartbeat against the JSON Schemas shipped in ``schemas/``.
 
 ``check(doc)`` names the format and lists every problem as "path: problem",
-e.g. ``sub_devices[2].ep_type: '7' is not one of "0".."4"``.  sereport's
-own optional extension fields are allowed; any other unknown field is a
-problem, so a platform developer sees exactly where a sender strays.
+e.g. ``sub_devices[2].ep_type: '7' is not one of 0, 1, 2, 3, 4``.  The
+checking is ``jsonschema``'s (draft 2020-12) against
+``schemas/gateway.schema.json`` and ``schemas/media.schema.json``, the same
+files platform developers can use; this module only words jsonschema's errors
+by field path, and adds the two rules a schema cannot say: an ``ep_id`` is
+``dev_sno__ep_ip``, and a media list's URLs are unique.  sereport's optional
+extension fields are in the schemas; any other field is a problem.
 """
 
 from __future__ import annotations
 
-import re
+import json
+import os
 
-STATUSES = ("online", "offline")
-EP_TYPES = ("0", "1", "2", "3", "4")
-MEDIA_TYPES = ("photo", "rtsp", "file", "gb28181")
-EXTENSIONS = ("beat_seq", "boot_id", "sent_at")
-MAC = re.compile(r"[0-9a-f]{2}(:[0-9a-f]{2}){5}")
-GATEWAY_FIELDS = ("gateway_ip", "gateway_name", "gateway_status", "gateway_sn", "dev_sno",
-                  "gateway_ext_data", "sub_devices")
-EXT_FIELDS = {"sw_version": str, "sdk_version": str, "gateway_mac": str, "cpu_usage": float,
-              "memory_size": float, "memory_usage": float, "disk_size": float,
-              "disk_free_size": float,
-              # sereport's opt-in extensions (extensions: [ai, uptime, clock_synced])
-              "tpu_usage": float, "vpu_usage": float, "chip_temp": float, "board_temp": float,
-              "tpu_memory_size": float, "tpu_memory_usage": float, "uptime": float,
-              "clock_synced": bool}
-SUB_FIELDS = {"ep_id": True, "ep_name": False, "ep_ip": True, "ep_status": True,
-              "ep_location": True, "ep_type": True, "ep_url": False}
-MEDIA_FIELDS = ("media_device_id", "media_device_name", "media_device_url", "media_device_ip",
-                "media_device_status", "media_device_type", "permission_id")
+try:
+    import jsonschema
+except ImportError:  # an install without the receiver's extra
+    jsonschema = None
+
+SCHEMAS = os.path.join(os.path.dirname(__file__), "schemas")
+TYPE_NAMES = {"object": "object", "array": "list", "string": "string", "number": "number",
+              "integer": "whole number", "boolean": "boolean"}
+_validators: dict = {}
+
+
+class MissingDependency(RuntimeError):
+    pass
+
+
+def schema_path(fmt: str) -> str:
+    return os.path.join(SCHEMAS, f"{fmt}.schema.json")
+
+
+def _validator(fmt: str):
+    if jsonschema is None:
+        raise MissingDependency("jsonschema is missing: pip install 'sereport[receiver]'")
+    if fmt not in _validators:
+        with open(schema_path(fmt), encoding="utf-8") as handle:
+            schema = json.load(handle)
+        _validators[fmt] = jsonschema.Draft202012Validator(schema)
+    return _validators[fmt]
+
+
+def load() -> None:
+    """Load both schemas now (MissingDependency without jsonschema), not at the first beat."""
+    _validator("gateway")
+    _validator("media")
 
 
 def _type_name(value) -> str:
@@ -35,108 +55,93 @@ def _type_name(value) -> str:
         type(value), "number")
 
 
-class _Problems(list):
-    def need(self, obj: dict, key: str, kind, where: str) -> object:
-        if key not in obj:
-            self.append(f"{where}{key}: missing")
-            return None
-        value = obj[key]
-        ok = (isinstance(value, (int, float)) and not isinstance(value, bool)) if kind is float \
-            else isinstance(value, kind)
-        if not ok:
-            wanted = {str: "string", float: "number", dict: "object", list: "list",
-                      bool: "boolean"}[kind]
-            self.append(f"{where}{key}: is a {_type_name(value)}, not a {wanted}")
-            return None
-        return value
-
-    def unknown(self, obj: dict, known, where: str) -> None:
-        for key in obj:
-            if key not in known:
-                self.append(f"{where}{key}: unknown field")
-
-    def one_of(self, value, allowed, where: str) -> None:
-        if value is not None and value not in allowed:
-            self.append(f"{where}: {value!r} is not one of {', '.join(allowed)}")
+def _where(path) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
 
 
-def _objects(items, key: str, p: _Problems):
-    """(where, item) for each object of a list; anything else is a problem."""
-    for i, item in enumerate(items or []):
-        where = f"{key}[{i}]"
-        if isinstance(item, dict):
-            yield where, item
-        else:
-            p.append(f"{where}: is a {_type_name(item)}, not an object")
+def _join(where: str, key: str) -> str:
+    return f"{where}.{key}" if where else key
 
 
-def _gateway(doc: dict, p: _Problems) -> None:
-    p.unknown(doc, GATEWAY_FIELDS + EXTENSIONS, "")
-    values = {key: p.need(doc, key, str, "") for key in GATEWAY_FIELDS[:5]}
-    p.one_of(values["gateway_status"], STATUSES, "gateway_status")
-    ip = values["gateway_ip"]
-    if ip is not None and ip != ip.strip():
-        p.append("gateway_ip: has white space around it")
-    ext = p.need(doc, "gateway_ext_data", dict, "")
-    if ext is not None:
-        p.unknown(ext, EXT_FIELDS, "gateway_ext_data.")
-        for key, kind in EXT_FIELDS.items():
-            if key == "sw_version" or key in ext:
-                p.need(ext, key, kind, "gateway_ext_data.")
-        mac = ext.get("gateway_mac")
-        if isinstance(mac, str) and not MAC.fullmatch(mac):
-            p.append(f"gateway_ext_data.gateway_mac: {mac!r} is not a lower-case MAC like e0:a5:09:00:0e:6d")
-        usage = ext.get("memory_usage")
-        if isinstance(usage, (int, float)) and not 0 <= usage <= 1:
-            p.append(f"gateway_ext_data.memory_usage: {usage} is not a fraction from 0 to 1")
-        cpu = ext.get("cpu_usage")
-        if isinstance(cpu, (int, float)) and not 0 <= cpu <= 100:
-            p.append(f"gateway_ext_data.cpu_usage: {cpu} is not a percentage from 0 to 100")
-    for where, sub in _objects(p.need(doc, "sub_devices", list, ""), "sub_devices", p):
-        p.unknown(sub, SUB_FIELDS, where + ".")
-        got = {key: (p.need(sub, key, str, where + ".") if required or key in sub else None)
-               for key, required in SUB_FIELDS.items()}
-        p.one_of(got["ep_status"], STATUSES, f"{where}.ep_status")
-        p.one_of(got["ep_type"], EP_TYPES, f"{where}.ep_type")
-        if None not in (got["ep_id"], got["ep_ip"], values["dev_sno"]):
-            expected = f"{values['dev_sno']}__{got['ep_ip']}"
-            if got["ep_id"] != expected:
-                p.append(f"{where}.ep_id: {got['ep_id']!r} is not dev_sno__ep_ip ({expected!r})")
+def _words(error) -> list[str]:
+    """jsonschema's error, worded as sereport's "path: problem" lines."""
+    where, kind, value = _where(error.absolute_path), error.validator, error.instance
+    rule = error.schema if isinstance(error.schema, dict) else {}
+    if kind == "required":
+        return [f"{_join(where, key)}: missing" for key in error.validator_value
+                if isinstance(value, dict) and key not in value][:1] or [f"{where}: {error.message}"]
+    if kind == "additionalProperties":
+        known = rule.get("properties", {})
+        return [f"{_join(where, key)}: unknown field" for key in value if key not in known]
+    if kind == "oneOf" and isinstance(value, dict):  # the media list under one key of two
+        if "media_devices" in value and "sub_devices" in value:
+            return ["sub_devices: given with media_devices; allowed: one list key"]
+        return ["media_devices: missing"]
+    where = where or "(document)"
+    if kind == "type":
+        wanted = TYPE_NAMES.get(error.validator_value, error.validator_value)
+        article = "an" if wanted[0] in "aeiou" else "a"
+        return [f"{where}: is a {_type_name(value)}, not {article} {wanted}"]
+    if kind == "enum":
+        return [f"{where}: {value!r} is not one of {', '.join(map(str, error.validator_value))}"]
+    if "x-message" in rule:
+        return [f"{where}: " + rule["x-message"].format(value=json.dumps(value, ensure_ascii=False)
+                                                        if not isinstance(value, str) else repr(value))]
+    if kind in ("maxLength", "maxItems"):
+        return [f"{where}: longer than {error.validator_value}"]
+    return [f"{where}: {error.message}"]
 
 
-def _media(doc: dict, p: _Problems) -> str:
-    keys = [k for k in ("media_devices", "sub_devices") if k in doc]
-    p.unknown(doc, ("mq_license_key", "media_devices", "sub_devices") + EXTENSIONS, "")
-    p.need(doc, "mq_license_key", str, "")
-    if len(keys) != 1:
-        p.append("media_devices: missing" if not keys else
-                 "sub_devices: given with media_devices; allowed: one list key")
-        return "media_devices"
-    key = keys[0]
-    urls: dict[str, str] = {}  # URL -> where it first stood
-    for where, item in _objects(p.need(doc, key, list, ""), key, p):
-        p.unknown(item, MEDIA_FIELDS, where + ".")
-        got = {field: p.need(item, field, str, where + ".") for field in MEDIA_FIELDS}
-        p.one_of(got["media_device_status"], STATUSES, f"{where}.media_device_status")
-        p.one_of(got["media_device_type"], MEDIA_TYPES, f"{where}.media_device_type")
-        url = got["media_device_url"]
-        if url is not None:
-            if url in urls:
-                p.append(f"{where}.media_device_url: same as {urls[url]}; URLs are unique")
-            urls.setdefault(url, where)
-    return key
+def _order(error) -> tuple:
+    return tuple((0, p, "") if isinstance(p, int) else (1, 0, p) for p in error.absolute_path)
+
+
+def _beyond_schema(fmt: str, doc: dict) -> list[str]:
+    problems = []
+    if fmt == "gateway":
+        sno = doc.get("dev_sno")
+        for i, sub in enumerate(doc.get("sub_devices") or []):
+            if isinstance(sub, dict) and isinstance(sno, str) and isinstance(sub.get("ep_id"), str) \
+                    and isinstance(sub.get("ep_ip"), str) and sub["ep_id"] != f"{sno}__{sub['ep_ip']}":
+                problems.append(f"sub_devices[{i}].ep_id: {sub['ep_id']!r} is not dev_sno__ep_ip "
+                                f"({sno + '__' + sub['ep_ip']!r})")
+        return problems
+    for key in ("media_devices", "sub_devices"):
+        items = doc.get(key)
+        urls: dict = {}
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            url = item.get("media_device_url") if isinstance(item, dict) else None
+            if isinstance(url, str):
+                if url in urls:
+                    problems.append(f"{key}[{i}].media_device_url: same as {key}[{urls[url]}]; "
+                                    "URLs are unique")
+                urls.setdefault(url, i)
+    return problems
+
+
+def detect(doc: dict) -> str:
+    if "mq_license_key" in doc or "media_devices" in doc:
+        return "media"
+    if "dev_sno" in doc or "gateway_ext_data" in doc or "gateway_ip" in doc:
+        return "gateway"
+    return "?"
 
 
 def check(doc: object) -> tuple[str, list[str]]:
     """('gateway' | 'media' | '?', problems)."""
     if not isinstance(doc, dict):
         return "?", [f"(document): is a {_type_name(doc)}, not an object"]
-    problems = _Problems()
-    if "mq_license_key" in doc or "media_devices" in doc:
-        _media(doc, problems)
-        return "media", list(problems)
-    if "dev_sno" in doc or "gateway_ext_data" in doc or "gateway_ip" in doc:
-        _gateway(doc, problems)
-        return "gateway", list(problems)
-    return "?", ["(document): neither a gateway report (dev_sno, gateway_ext_data, …) "
-                 "nor a media report (mq_license_key, media_devices)"]
+    fmt = detect(doc)
+    if fmt == "?":
+        return "?", ["(document): neither a gateway report (dev_sno, gateway_ext_data, …) "
+                     "nor a media report (mq_license_key, media_devices)"]
+    errors = sorted(_validator(fmt).iter_errors(doc), key=_order)
+    mistyped = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
+    problems = []
+    for error in errors:  # a value of the wrong type: that alone, not also its enum or range
+        if error.validator == "type" or tuple(error.absolute_path) not in mistyped:
+            problems.extend(_words(error))
+    return fmt, problems + _beyond_schema(fmt, doc)

@@ -3,23 +3,39 @@ from __future__ import annotations
 import copy
 import io
 import json
+import threading
 import time
 
 import pytest
 import requests
 
-from sereport.receiver.server import Receiver, listen, mask, summary
+from sereport.receiver.queries import mask
+from sereport.receiver.server import Receiver, summary
+from sereport.receiver.service import listen, sweeper
+from sereport.receiver.store import Store
 from test_validate import GATEWAY, MEDIA
 
 
 @pytest.fixture
 def receiver(tmp_path):
-    made = Receiver(out=io.StringIO(), json_log=str(tmp_path / "beats.jsonl"))
+    store = Store(str(tmp_path / "receiver.db"), say=lambda line: None)
+    store.open()
+    made = Receiver(store, out=io.StringIO(), json_log=str(tmp_path / "beats.jsonl"))
     server = listen(made, "127.0.0.1", 0)
     server.start()
+    stop = threading.Event()
+    sweeping = threading.Thread(target=sweeper, args=(store, None, 3, 30, stop), daemon=True)
+    sweeping.start()
     made.base = f"http://127.0.0.1:{server.port}"
     yield made
+    stop.set()
     server.stop()
+    sweeping.join()
+    store.close()
+
+
+def boxes(receiver, query=""):
+    return requests.get(receiver.base + "/boxes.json" + query, timeout=5).json()["boxes"]
 
 
 def post(receiver, doc, path="/DeviceStatus"):
@@ -34,9 +50,10 @@ def test_valid_gateway_heartbeat_is_printed_logged_and_kept(receiver, tmp_path):
     assert "ZKZCPI000120190807142601" not in line
     entry = json.loads((tmp_path / "beats.jsonl").read_text())
     assert entry["body"] == GATEWAY and entry["valid"] and entry["format"] == "gateway"
-    [box] = requests.get(receiver.base + "/boxes.json", timeout=5).json()
-    assert (box["box"], box["name"], box["online"], box["total"], box["stale"]) == (
-        "ZKZC…2601", "bm1682landy93", 1, 1, False)
+    [box] = boxes(receiver)
+    assert (box["box"], box["name"], box["online"], box["total"], box["status"]) == (
+        "ZKZC…2601", "bm1682landy93", 1, 1, "online")
+    assert box["vitals"]["cpu_usage"] == 6.5 and box["devices"][0]["status"] == "online"
 
 
 @pytest.mark.parametrize("key", ["media_devices", "sub_devices"])
@@ -49,8 +66,9 @@ def test_media_heartbeat_either_list_key_any_path(receiver, key):
 def test_both_formats_of_one_box_make_one_row(receiver):
     post(receiver, GATEWAY)
     post(receiver, MEDIA)
-    [box] = requests.get(receiver.base + "/boxes.json", timeout=5).json()
+    [box] = boxes(receiver)
     assert box["formats"] == ["gateway", "media"]
+    assert [d["name"] for d in box["devices"]] == ["前门设备"]  # the media report's devices
 
 
 def test_invalid_heartbeat_is_400_with_field_paths(receiver, tmp_path):
@@ -63,7 +81,7 @@ def test_invalid_heartbeat_is_400_with_field_paths(receiver, tmp_path):
         "gateway_ext_data.sw_version: missing",
         "sub_devices[0].ep_type: is a number, not a string"]}
     assert "INVALID gateway: gateway_ext_data.sw_version: missing; sub_devices[0].ep_type" in receiver.out.getvalue()
-    assert requests.get(receiver.base + "/boxes.json", timeout=5).json() == []  # not kept
+    assert boxes(receiver) == []  # not kept
     assert json.loads((tmp_path / "beats.jsonl").read_text())["valid"] is False
 
 
@@ -76,14 +94,21 @@ def test_bad_bodies_are_400(receiver, body, error):
     assert answer.status_code == 400 and error in answer.json()["errors"][0]
 
 
-def test_stale_after_three_intervals(receiver, monkeypatch):
+def test_late_then_down_after_three_intervals_and_back(receiver):
     post(receiver, GATEWAY)
     time.sleep(0.2)
     post(receiver, GATEWAY)  # an interval of about 0.2 s
-    assert requests.get(receiver.base + "/boxes.json", timeout=5).json()[0]["stale"] is False
-    time.sleep(0.8)
-    [box] = requests.get(receiver.base + "/boxes.json", timeout=5).json()
-    assert box["stale"] is True and 0.1 < box["interval"] < 0.5
+    assert boxes(receiver)[0]["status"] == "online"
+    time.sleep(0.4)  # more than 1.5 intervals, fewer than 3
+    assert boxes(receiver)[0]["status"] == "late"
+    time.sleep(1.6)  # the sweeper runs every second
+    [box] = boxes(receiver)
+    assert box["status"] == "down" and 0.1 < box["interval"] < 0.5
+    assert boxes(receiver, "?status=down")[0]["id"] == box["id"]
+    assert boxes(receiver, "?status=online") == []
+    post(receiver, GATEWAY)
+    history = requests.get(f"{receiver.base}/boxes/{box['id']}/history", timeout=5).json()
+    assert [c["status"] for c in history["changes"] if c["device"] is None] == ["online", "down", "online"]
 
 
 def test_status_page_and_unknown_paths(receiver):
@@ -109,7 +134,9 @@ def test_printed_lines_cannot_be_forged_and_hide_query_keys(tmp_path):
     from test_validate import GATEWAY
 
     out = io.StringIO()
-    receiver = Receiver(out=out)
+    store = Store(str(tmp_path / "receiver.db"), say=lambda line: None)
+    store.open()
+    receiver = Receiver(store, out=out)
     doc = copy.deepcopy(GATEWAY)
     doc["gateway_name"] = "box\n2026-01-01 00:00:00 forged line\x1b[2J\x1b]0;title\x07"
     receiver.record("127.0.0.1", "/DeviceStatus?key=S3CRET", doc)

@@ -89,7 +89,7 @@ def test_chunked_heartbeat_and_keep_alive(receiver):
     [(status, headers, boxes)] = rawhttp.answers(last)
     assert head.startswith(b"200 OK") and closed and status == 200
     assert b"Content-Length: %d" % len(boxes) in head  # HEAD: the GET's length, no body
-    assert json.loads(boxes)[0]["name"] == "bm1682landy93"
+    assert json.loads(boxes)["boxes"][0]["name"] == "bm1682landy93"
 
 
 def test_other_methods_are_405(receiver):
@@ -127,3 +127,60 @@ def test_deep_json_is_a_400(receiver):
     answer = requests.post(f"http://{HOST}:{receiver.port}/DeviceStatus",
                            data="[" * 5000 + "]" * 5000, timeout=10)
     assert answer.status_code == 400 and "nested deeper than 32 levels" in answer.text
+
+
+def big_heartbeat(n: int) -> dict:
+    """As large as the schema lets one box be: 256 devices with long names and URLs."""
+    licence = f"BIG{n:06d}"
+    return dict(GATEWAY, dev_sno=licence, gateway_name=f"box-{n:03d}", sub_devices=[
+        {"ep_id": f"{licence}__10.0.{d // 250}.{d % 250}", "ep_ip": f"10.0.{d // 250}.{d % 250}",
+         "ep_status": "online", "ep_location": "l" * 256, "ep_type": "2", "ep_name": "n" * 256,
+         "ep_url": "rtsp://" + "u" * 1000} for d in range(256)])
+
+
+def rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        return int(next(line for line in status if line.startswith("VmRSS")).split()[1]) / 1024
+
+
+def test_what_a_fleet_of_large_boxes_costs_is_bounded(receiver):
+    # Before (issue 13): 200 boxes of 1 MB heartbeats made /boxes.json 190 MiB and the
+    # receiver kept every document in memory.
+    base = f"http://127.0.0.1:{receiver.port}"
+    session = requests.Session()
+    body = None
+    for n in range(200):
+        body = json.dumps(big_heartbeat(n))
+        answer = session.post(base + "/DeviceStatus", data=body, timeout=10)
+        assert answer.status_code == 200, answer.text
+    assert len(body) > 400_000
+    page = session.get(base + "/boxes.json?devices=none", timeout=10)
+    assert page.json()["total"] == 200 and len(page.content) < 200_000
+    one = page.json()["boxes"][0]["id"]
+    listed = session.get(base + f"/boxes.json?devices={one}", timeout=10).json()["boxes"]
+    assert [len(b["devices"]) for b in listed[:2]] == [256, 0]
+    assert rss_mib(receiver.proc.pid) < 100  # the documents are not kept
+    assert session.get(base + "/boxes.json?devices=xyz", timeout=10).status_code == 400
+
+
+def test_a_database_it_cannot_use_is_one_line(tmp_path):
+    import sqlite3
+    import stat
+
+    db = tmp_path / "data" / "r.db"
+    first = start(tmp_path, "--db", str(db), name="first")
+    first.terminate()
+    assert stat.S_IMODE(db.stat().st_mode) == 0o600  # it holds licence codes
+    assert stat.S_IMODE(db.parent.stat().st_mode) == 0o700
+    with sqlite3.connect(str(db)) as conn:
+        conn.execute("UPDATE sereport_schema SET version = 7")
+    newer = Logged(tmp_path / "newer", "receive", "--port", str(refused_port()), "--db", str(db))
+    assert newer.proc.wait(10) == 1
+    assert newer.log() == (f"sereport receive: database {db}: its schema is version 7; this sereport "
+                           "knows versions 1 to 2: upgrade sereport\n")
+    gone = Logged(tmp_path / "gone", "receive", "--port", str(refused_port()), "--db",
+                  f"postgresql://sereport:S3CRET@/x?host={tmp_path}&port=1")
+    assert gone.proc.wait(10) == 1
+    [line] = gone.log().splitlines()
+    assert line.startswith("sereport receive: database postgresql://sereport:***@/x?host=***&port=*** "
+                           "unreachable: ") and "S3CRET" not in line

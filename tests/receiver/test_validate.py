@@ -89,3 +89,25 @@ def test_non_objects_in_lists_are_named_and_indexes_stay_right():
     doc["media_devices"] = ["junk", item, dict(item)]
     assert check(doc)[1] == ["media_devices[0]: is a string, not an object",
                              "media_devices[2].media_device_url: same as media_devices[1]; URLs are unique"]
+
+
+def test_what_one_heartbeat_may_cost_is_bounded():
+    doc = copy.deepcopy(GATEWAY)
+    doc["sub_devices"] = [dict(doc["sub_devices"][0], ep_ip=f"10.0.{i // 250}.{i % 250}",
+                               ep_id=f"{LICENCE}__10.0.{i // 250}.{i % 250}") for i in range(257)]
+    assert check(doc)[1] == ["sub_devices: longer than 256"]
+    doc = copy.deepcopy(GATEWAY)
+    doc["gateway_name"] = "x" * 257
+    doc["sub_devices"][0]["ep_url"] = "rtsp://" + "y" * 1024
+    assert check(doc)[1] == ["gateway_name: longer than 256", "sub_devices[0].ep_url: longer than 1024"]
+
+
+def test_the_schemas_are_valid_json_schemas():
+    import jsonschema
+
+    from sereport.receiver.validate import schema_path
+    import json
+
+    for fmt in ("gateway", "media"):
+        with open(schema_path(fmt), encoding="utf-8") as handle:
+            jsonschema.Draft202012Validator.check_schema(json.load(handle))
