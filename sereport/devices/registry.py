@@ -80,6 +80,8 @@ class Registry:
     def __init__(self, path: str, seed: tuple[Device, ...] = (), seed_source: str = "the config"):
         self.path = path
         self.seed = seed
+        self._all: tuple[Device, ...] | None = None  # seed + stored, made when they change
+        self._all_of: tuple = ((), ())
         self.seed_source = seed_source
         self._signature: object = "never read"
         self._stored: tuple[Device, ...] = ()
@@ -147,7 +149,12 @@ class Registry:
                     log.info("device registry changed: %d device(s)", len(self._stored))
                 self._last_error = ""
             self._signature = signature
-        return self.seed + self._stored
+        if self._all is None or self._all_of[0] is not self.seed \
+                or self._all_of[1] is not self._stored:
+            # one tuple while nothing changed: no copy per call, and callers can tell a
+            # change by identity (the daemon looks every second)
+            self._all, self._all_of = self.seed + self._stored, (self.seed, self._stored)
+        return self._all
 
     def load(self) -> tuple[Device, ...]:
         """Seed and stored devices read afresh; RegistryError for a broken file."""

@@ -72,6 +72,7 @@ class Reporter:
         self.last_event: dict | None = None  # when, why and how the last event report went
         self._snapshot = threading.Lock()  # a beat's and an event report's snapshots
         self._known = self._device_set()
+        self._watched: tuple = ()  # the device tuple watch_devices last looked at
 
     # --- configuration -------------------------------------------------------
 
@@ -124,6 +125,10 @@ class Reporter:
     def watch_devices(self) -> bool:
         """Notice devices added or removed (CLI, API, files) since the last look; True when
         one was added, so the caller can have it probed at once."""
+        devices = self.registry.devices()
+        if devices is self._watched:  # the registry's own tuple: nothing changed
+            return False
+        self._watched = devices
         now = self._device_set()
         known, self._known = self._known, now
         added = [name for key, name in now.items() if known.get(key) != name]
