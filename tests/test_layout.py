@@ -1,7 +1,7 @@
 """The package's layout holds: every module imports in a fresh interpreter,
 there is no import circle, and no folder imports what it may not.
 
-The rules (README, "Layout"), one area per folder:
+The rules (docs/layout.md), one area per folder:
 
   box       the box's readings               may import config, shared helpers
   devices   records, registry, monitor       may import probes, config, shared

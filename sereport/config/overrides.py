@@ -1,7 +1,7 @@
 """The local API's overrides file, ``<state_dir>/overrides.yaml``: the keys setconfigs
 set, when, and over which value of the config file.
 
-The rule (README, "Where API changes go"): a key set through the API wins over the
+The rule (README, "Which value is in force"): a key set through the API wins over the
 config file until that key is edited in the config file; then the edit wins, and the
 override is dropped.  So the file records, beside each value, the time it was set and a
 digest of the config file's value under it (present or not, the value itself is not
