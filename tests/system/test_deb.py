@@ -22,6 +22,9 @@ import pytest
 
 from debs import BUILD_DEB, build_env, version
 from peers import need, refused_port
+from sereport.receiver.validate import check
+
+SINK = Path(__file__).parent.parent / "peers_bin" / "json_sink.py"
 
 REPO = Path(__file__).resolve().parents[2]
 MAKE_ROOT = Path(__file__).parent / "make-root.sh"
@@ -328,22 +331,30 @@ def test_dry_run_devices(installed_copy):
 
 
 def test_once_to_receiver(installed_copy):
+    """--once delivers one report over real HTTP in the root (to a sink of the tests': the
+    .deb carries no receiver, whose extra the box does not need), and it is valid."""
     port = refused_port()
+    sink = installed_copy / "tmp" / "json_sink.py"
+    shutil.copyfile(str(SINK), str(sink))
     script = device_config(refused_port(), f"http://127.0.0.1:{port}/DeviceStatus") + f"""
-sereport receive --port {port} >/tmp/received 2>&1 &
+python3 /tmp/json_sink.py {port} /tmp/received.jsonl >/tmp/sink.out 2>&1 &
 i=0
-until grep -q "heartbeats to" /tmp/received; do
-  i=$((i + 1)); [ $i -lt 300 ] || {{ echo "receiver did not start"; cat /tmp/received; exit 1; }}
+until grep -q listening /tmp/sink.out; do
+  i=$((i + 1)); [ $i -lt 300 ] || {{ echo "sink did not start"; cat /tmp/sink.out; exit 1; }}
   sleep 0.1
 done
 rc=0; sereport --config /tmp/test.yaml --once || rc=$?
 echo "once-exit=$rc"
-echo "--- received"; cat /tmp/received
+echo "--- received"; cat /tmp/received.jsonl
 """
     out = ok(in_root(installed_copy, script, timeout=300))
     assert "once-exit=0" in out, out
-    received = out.split("--- received", 1)[1]
-    assert re.search(r"127\.0\.0\.1 /DeviceStatus gateway .*devices 1/2 online", received), out
+    [line] = out.split("--- received\n", 1)[1].strip().splitlines()
+    received = json.loads(line)
+    assert received["path"] == "/DeviceStatus"
+    assert check(received["body"]) == ("gateway", []), out
+    states = sorted(d["ep_status"] for d in received["body"]["sub_devices"])
+    assert states == ["offline", "online"]
 
 
 CONFIGURE = r"""
