@@ -78,6 +78,10 @@ class Registry:
         self.seed_source = seed_source
         self._signature: object = "never read"
         self._stored: tuple[Device, ...] = ()
+        # seed + stored, made again only when the file's devices are read: devices() hands
+        # out the same tuple while nothing changed (no tuple per call, and callers that keep
+        # something per device set can tell a change by identity)
+        self._all: tuple[Device, ...] = seed
         self._last_error = ""
         self._lock = threading.Lock()  # the monitor and the beat both read
 
@@ -123,7 +127,7 @@ class Registry:
         """Seed and stored devices; the file is re-read only when it changed.
 
         A file that does not validate is logged once and the last good
-        devices are kept.
+        devices are kept.  The same tuple comes back until the devices change.
         """
         with self._lock:
             return self._devices()
@@ -132,17 +136,19 @@ class Registry:
         signature = _signature(self.path)
         if signature != self._signature:
             try:
-                self._stored = self._read()
+                stored = self._read()
             except RegistryError as exc:
                 if str(exc) != self._last_error:
                     self._last_error = str(exc)
                     log.error("%s; keeping the %d device(s) read before", exc, len(self._stored))
             else:
+                if stored != self._stored:
+                    self._stored, self._all = stored, self.seed + stored
                 if self._signature != "never read":
                     log.info("device registry changed: %d device(s)", len(self._stored))
                 self._last_error = ""
             self._signature = signature
-        return self.seed + self._stored
+        return self._all
 
     def load(self) -> tuple[Device, ...]:
         """Seed and stored devices read afresh; RegistryError for a broken file."""

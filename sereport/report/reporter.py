@@ -69,6 +69,8 @@ class Reporter:
         self.events = Events(cfg.event_debounce, cfg.event_min_gap, cfg.report_on_change)
         self.monitor.on_change = self.events.notice
         self.last_event: dict | None = None  # when, why and how the last event report went
+        self._set_of: tuple | None = None  # the devices _device_set last described
+        self._set: dict[str, str] = {}
         self._known = self._device_set()
 
     # --- configuration -------------------------------------------------------
@@ -115,14 +117,22 @@ class Reporter:
 
     def _device_set(self) -> dict[str, str]:
         """What identifies the reported device set: id -> name, and the given status of a
-        device nobody probes (its record is all there is of it)."""
-        return {d.id: d.shown + (f" ({d.status})" if d.probe_kind == "none" else "")
-                for d in self.registry.devices()}
+        device nobody probes (its record is all there is of it).  Made again only when the
+        registry hands out other devices: the daemon looks every second, and with hundreds
+        of devices the names (each URL parsed to hide its password) cost CPU and churn."""
+        devices = self.registry.devices()
+        if devices is not self._set_of:
+            self._set_of = devices
+            self._set = {d.id: d.shown + (f" ({d.status})" if d.probe_kind == "none" else "")
+                         for d in devices}
+        return self._set
 
     def watch_devices(self) -> bool:
         """Notice devices added or removed (CLI, API, files) since the last look; True when
         one was added, so the caller can have it probed at once."""
         now = self._device_set()
+        if now is self._known:
+            return False
         known, self._known = self._known, now
         added = [name for key, name in now.items() if known.get(key) != name]
         removed = [name for key, name in known.items() if now.get(key) != name]
