@@ -69,6 +69,7 @@ class Reporter:
         self.events = Events(cfg.event_debounce, cfg.event_min_gap, cfg.report_on_change)
         self.monitor.on_change = self.events.notice
         self.last_event: dict | None = None  # when, why and how the last event report went
+        self._entries: dict = {}  # format -> payload.Entries: device entries kept between beats
         self._set_of: tuple | None = None  # the devices _device_set last described
         self._set: dict[str, str] = {}
         self._known = self._device_set()
@@ -100,7 +101,7 @@ class Reporter:
     def documents(self, status: str = "online") -> list[tuple[str, dict]]:
         state = replace(self.gateway.collect(), status=status)
         devices = self.monitor.statuses(self.registry.devices())
-        docs = documents(self.cfg, state, devices)
+        docs = documents(self.cfg, state, devices, self._entries)
         extra = self._extensions()
         return [(fmt, {**doc, **extra}) for fmt, doc in docs]
 
