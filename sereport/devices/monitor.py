@@ -77,6 +77,21 @@ def settle(state: DeviceState, outcome, cfg: Config, now: float,
     return DeviceState(status, outcome.reason, outcome.detail, now, duration, fails, successes)
 
 
+def _status_json(devices: tuple[Device, ...], states: dict[str, DeviceState]) -> bytes:
+    """status.json's text: what ``json.dumps`` gives for {id: {state..., "probe": ...}}, made
+    one device at a time.  The whole mapping built first, then encoded, came to 900 KiB of
+    objects at once with 500 devices, every STATUS_EVERY seconds: the probe thread's peak."""
+    parts = []
+    for device in devices:
+        state = states.get(device.id)
+        if state is not None:
+            parts.append(json.dumps(device.id) + ": "
+                         + json.dumps({**_fields(state), "probe": device.probe_kind}))
+    text = "{" + ", ".join(parts) + "}"
+    del parts
+    return text.encode()
+
+
 KEPT_MAX = 2048  # RTSP connections kept between cycles, at most
 SPARE_FILES = 64  # open files left for everything but probes
 
@@ -115,12 +130,17 @@ class Monitor:
         self.last_cycle_seconds = 0.0
         self._status_error = ""
         self._shared_ips: set[str] = set()  # IPs several devices share (warned once)
+        self._devices_seen: tuple | None = None  # the registry's devices of the last cycle
         self.on_change = lambda what: None  # told each change of a reported status
         self.reconfigure(cfg)
 
     def reconfigure(self, cfg: Config) -> None:
         self.cfg = cfg
-        self._status_written: tuple | None = None  # what it says; runtime_dir may have moved
+        # status.json is written again when a result changed, when the devices did, or when
+        # the last write failed: the registry hands out the same tuple while its devices stay
+        # (checking that costs nothing, where comparing every device's result did).
+        self._status_dirty = True  # runtime_dir may have moved
+        self._status_devices: tuple | None = None  # the devices it was last written for
         self._status_due = 0.0  # monotonic time of the next rewrite with nothing changed
         self.settings = None  # made when there is something to probe
         soft = raise_open_file_limit(cfg.probe_concurrency + SPARE_FILES + KEPT_MAX)
@@ -129,6 +149,7 @@ class Monitor:
         self.kept.limit = max(0, min(KEPT_MAX, soft - cfg.probe_concurrency - SPARE_FILES))
         if not cfg.probe_keep_connections:
             self.kept.retain(set())
+        self._devices_seen = None  # a new config: look at the devices again
 
     def states(self) -> dict[str, DeviceState]:
         with self._lock:
@@ -148,25 +169,31 @@ class Monitor:
             if self.settings is None:
                 self.settings = settings_of(self.cfg, self.kept)
             results = probes.run_all(devices, self.settings, self.cfg.probe_concurrency)
-        self.kept.retain({d.id for d in devices})
-        self._warn_shared_ips(devices)
+        if devices is not self._devices_seen:  # added or removed: nothing to do per cycle else
+            self._devices_seen = devices
+            self.kept.retain({d.id for d in devices})
+            self._warn_shared_ips(devices)
         now = time.time()
+        unprobed = DeviceState()
+        moved = False  # a result (status, reason or detail) changed
         with self._lock:
             old = self._states
             new, changed = {}, []
             for device, outcome, duration in results:
-                before = old.get(device.id, DeviceState())
+                before = old.get(device.id, unprobed)
                 after = settle(before, outcome, self.cfg, now, duration)
                 new[device.id] = after
                 self._log_change(device, before, after)
                 if after.status != before.status:  # unprobed is reported offline
                     changed.append(f"device {device.shown} {after.status}")
+                moved = moved or (after.status != before.status or after.reason != before.reason
+                                  or after.detail != before.detail)
             self._states = new
         for what in changed:
             self.on_change(what)
         self.cycles += 1
         self.last_cycle_seconds = time.monotonic() - started
-        self._write_status(devices, new)
+        self._write_status(devices, new, moved or len(new) != len(old))
         self.first_cycle.set()
         return new
 
@@ -208,7 +235,7 @@ class Monitor:
             states = self._states
         if before.status != after.status:  # unprobed is reported offline already
             self.on_change(f"device {device.shown} {after.status}")
-        self._write_status(devices, states)
+        self._write_status(devices, states, True)
         return True
 
     @staticmethod
@@ -221,13 +248,12 @@ class Monitor:
         elif before.reason != after.reason:
             log.info("device %s is still %s (%s)", device.shown, after.status, what)
 
-    def _write_status(self, devices: tuple[Device, ...], states: dict[str, DeviceState]) -> None:
-        said = tuple((d.id, d.probe_kind, s.status, s.reason, s.detail)
-                     for d in devices if (s := states.get(d.id)) is not None)
-        if said == self._status_written and (not said or time.monotonic() < self._status_due):
+    def _write_status(self, devices: tuple[Device, ...], states: dict[str, DeviceState],
+                      changed: bool) -> None:
+        if changed or devices is not self._status_devices:
+            self._status_dirty = True
+        if not self._status_dirty and (not states or time.monotonic() < self._status_due):
             return  # no result changed (or no devices): no write
-        data = {d.id: {**_fields(states[d.id]), "probe": d.probe_kind}
-                for d in devices if d.id in states}
         directory = self.cfg.runtime_dir
         try:
             os.makedirs(directory, mode=0o755, exist_ok=True)
@@ -235,9 +261,9 @@ class Monitor:
             if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
                 # e.g. a /tmp/sereport-UID another user made first: never write into it
                 raise OSError(errno.EPERM, "not a directory of this user's")
-            atomic.write(os.path.join(directory, STATUS_FILE), json.dumps(data).encode(),
+            atomic.write(os.path.join(directory, STATUS_FILE), _status_json(devices, states),
                          sync=False)
-            self._status_written = said
+            self._status_dirty, self._status_devices = False, devices
             self._status_due = time.monotonic() + STATUS_EVERY
         except OSError as exc:
             message = f"{directory}: {exc.strerror}"

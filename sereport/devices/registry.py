@@ -80,11 +80,13 @@ class Registry:
     def __init__(self, path: str, seed: tuple[Device, ...] = (), seed_source: str = "the config"):
         self.path = path
         self.seed = seed
-        self._all: tuple[Device, ...] | None = None  # seed + stored, made when they change
-        self._all_of: tuple = ((), ())
         self.seed_source = seed_source
         self._signature: object = "never read"
         self._stored: tuple[Device, ...] = ()
+        # seed + stored, made again only when the file's devices are read: devices() hands
+        # out the same tuple while nothing changed (no tuple per call, and callers that keep
+        # something per device set can tell a change by identity)
+        self._all: tuple[Device, ...] = seed
         self._last_error = ""
         self._lock = threading.Lock()  # the monitor and the beat both read
 
@@ -130,7 +132,7 @@ class Registry:
         """Seed and stored devices; the file is re-read only when it changed.
 
         A file that does not validate is logged once and the last good
-        devices are kept.
+        devices are kept.  The same tuple comes back until the devices change.
         """
         with self._lock:
             return self._devices()
@@ -139,21 +141,18 @@ class Registry:
         signature = _signature(self.path)
         if signature != self._signature:
             try:
-                self._stored = self._read()
+                stored = self._read()
             except RegistryError as exc:
                 if str(exc) != self._last_error:
                     self._last_error = str(exc)
                     log.error("%s; keeping the %d device(s) read before", exc, len(self._stored))
             else:
+                if stored != self._stored:
+                    self._stored, self._all = stored, self.seed + stored
                 if self._signature != "never read":
                     log.info("device registry changed: %d device(s)", len(self._stored))
                 self._last_error = ""
             self._signature = signature
-        if self._all is None or self._all_of[0] is not self.seed \
-                or self._all_of[1] is not self._stored:
-            # one tuple while nothing changed: no copy per call, and callers can tell a
-            # change by identity (the daemon looks every second)
-            self._all, self._all_of = self.seed + self._stored, (self.seed, self._stored)
         return self._all
 
     def load(self) -> tuple[Device, ...]:

@@ -38,7 +38,6 @@ import errno
 import heapq
 import http.client
 import itertools
-import json
 import os
 import queue
 import random
@@ -66,6 +65,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from sereport import __version__
 from sereport.config import Config
 from sereport.redact import redact_url
+from sereport.report.payload import encode
 
 BASE_HEADERS = {
     "Content-Type": "application/json; charset=utf-8",
@@ -97,10 +97,6 @@ class Result:
     def retryable(self) -> bool:
         return not self.ok and not self.final and (self.status is None or self.status >= 500
                                                    or self.status in RETRY_STATUS)
-
-
-def encode(document: dict) -> bytes:
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 def signature(secret: str, body: bytes) -> str:

@@ -71,8 +71,10 @@ class Reporter:
         self.monitor.on_change = self.events.notice
         self.last_event: dict | None = None  # when, why and how the last event report went
         self._snapshot = threading.Lock()  # a beat's and an event report's snapshots
+        self._entries: dict = {}  # format -> payload.Entries: device entries kept between beats
+        self._set_of: tuple | None = None  # the devices _device_set last described
+        self._set: dict[str, str] = {}
         self._known = self._device_set()
-        self._watched: tuple = ()  # the device tuple watch_devices last looked at
 
     # --- configuration -------------------------------------------------------
 
@@ -101,7 +103,7 @@ class Reporter:
     def documents(self, status: str = "online") -> list[tuple[str, dict]]:
         state = replace(self.gateway.collect(), status=status)
         devices = self.monitor.statuses(self.registry.devices())
-        docs = documents(self.cfg, state, devices)
+        docs = documents(self.cfg, state, devices, self._entries)
         extra = self._extensions()
         return [(fmt, {**doc, **extra}) for fmt, doc in docs]
 
@@ -118,18 +120,22 @@ class Reporter:
 
     def _device_set(self) -> dict[str, str]:
         """What identifies the reported device set: id -> name, and the given status of a
-        device nobody probes (its record is all there is of it)."""
-        return {d.id: d.shown + (f" ({d.status})" if d.probe_kind == "none" else "")
-                for d in self.registry.devices()}
+        device nobody probes (its record is all there is of it).  Made again only when the
+        registry hands out other devices: the daemon looks every second, and with hundreds
+        of devices the names (each URL parsed to hide its password) cost CPU and churn."""
+        devices = self.registry.devices()
+        if devices is not self._set_of:
+            self._set_of = devices
+            self._set = {d.id: d.shown + (f" ({d.status})" if d.probe_kind == "none" else "")
+                         for d in devices}
+        return self._set
 
     def watch_devices(self) -> bool:
         """Notice devices added or removed (CLI, API, files) since the last look; True when
         one was added, so the caller can have it probed at once."""
-        devices = self.registry.devices()
-        if devices is self._watched:  # the registry's own tuple: nothing changed
-            return False
-        self._watched = devices
         now = self._device_set()
+        if now is self._known:
+            return False
         known, self._known = self._known, now
         added = [name for key, name in now.items() if known.get(key) != name]
         removed = [name for key, name in known.items() if now.get(key) != name]
