@@ -49,7 +49,7 @@ def event_name(change: dict) -> str | None:
 
 
 def body(change: dict, changes: int, receiver: str) -> dict:
-    """The JSON POSTed (documented in the README)."""
+    """The JSON POSTed (documented in docs/receiver.md)."""
     device = None
     if change["device_key"]:
         device = {"id": change["device_id"], "name": change["device_name"], "ip": change["device_ip"]}

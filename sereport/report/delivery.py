@@ -131,12 +131,14 @@ class _Deadlines:
 
     def add(self, at: float, watch: _Watch) -> None:
         with self._cond:
+            earliest = not self._heap or at < self._heap[0][0]
             heapq.heappush(self._heap, (at, next(self._seq), watch))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="post-deadlines",
                                                 daemon=True)
                 self._thread.start()
-            self._cond.notify()
+            if earliest:  # else the thread already wakes in time for it
+                self._cond.notify()
 
     def _run(self) -> None:
         while True:
