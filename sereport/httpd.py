@@ -59,7 +59,7 @@ def url(host: str, port: int) -> str:
 
 
 @contextlib.contextmanager
-def _stop_signals_blocked() -> Iterator[None]:
+def stop_signals_blocked() -> Iterator[None]:
     """Threads started within inherit a mask without the stop and reload signals, so
     the kernel delivers those to the main thread, where Python runs their handlers at
     once, even while it is blocked waiting."""
@@ -130,7 +130,7 @@ class HttpServer:
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
-        with _stop_signals_blocked():  # the worker threads it starts inherit the mask
+        with stop_signals_blocked():  # the worker threads it starts inherit the mask
             self._thread.start()
 
     def _first_connection(self) -> bool:

@@ -103,7 +103,9 @@ def serve(options: Options, stop: threading.Event | None = None) -> int:
                   file=sys.stderr)
             store.close()
             return 2
-    alerter = Alerter(options.webhooks, options.alert_min_gap, _say) if options.webhooks else None
+    with httpd.stop_signals_blocked():  # its threads leave SIGINT and SIGTERM to the main one
+        alerter = Alerter(options.webhooks, options.alert_min_gap, _say) if options.webhooks \
+            else None
     receiver = Receiver(store, alerter, json_log=options.json_log, grace=options.grace, token=token)
     try:
         server = listen(receiver, options.host, options.port, options.idle_timeout)
@@ -119,10 +121,15 @@ def serve(options: Options, stop: threading.Event | None = None) -> int:
     sweeping = threading.Thread(target=sweeper, name="sereport-sweeper", daemon=True,
                                 args=(store, alerter, options.grace, options.keep_days, stop))
     server.start()
-    sweeping.start()
+    with httpd.stop_signals_blocked():
+        sweeping.start()
     try:
-        stop.wait()
-    finally:
+        # A stop signal is delivered to a thread that does not block it: the main one. The
+        # timeout only bounds the wait should another (a library's) have taken it.
+        while not stop.wait(1.0):
+            pass
+    finally:  # stopped, or interrupted (Ctrl-C): the sweeper ends with the server
+        stop.set()
         server.stop()
         sweeping.join(5)
         if alerter:
