@@ -19,6 +19,13 @@ URL = "http://platform.test/DeviceStatus"
 DOC = [("gateway", {"dev_sno": "X"})]
 
 
+class FullBackoff:
+    """An rng whose jitter is always the whole backoff."""
+
+    def uniform(self, low, high):
+        return high
+
+
 class Jitter:
     """An rng whose jitter is always 0, and that notes each upper bound it was given."""
 
@@ -112,7 +119,9 @@ def test_no_retry_when_the_backoff_would_outlast_the_beat(mocked):
 ])
 def test_failures_become_reasons_without_the_exception_text(mocked, error, reason, retried):
     mocked.add(responses.POST, URL, body=error)
-    result = beat(sender(Jitter()), seconds=0.3)  # no random backoff: a retry always fits
+    # The whole backoff, no randomness: attempts at 0, 0.25 and 0.75 s, the last with 0.25 s
+    # of the beat left, so it ends by its own failure, not by the beat's deadline.
+    result = beat(sender(FullBackoff()), seconds=1.0)
     assert not result.ok and result.status is None
     # a timeout shrinks as the retries use up the beat
     shrunk = re.escape(reason).replace(r"0\.5s", r"[\d.]+s")
