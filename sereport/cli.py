@@ -11,6 +11,7 @@ import sys
 import threading
 
 from sereport import __version__, config, logs
+from sereport.argtypes import bounded
 from sereport.config import commands as config_commands
 from sereport.devices import commands as device_commands
 from sereport.devices import discover
@@ -64,45 +65,23 @@ def build_parser() -> argparse.ArgumentParser:
     receive.add_argument("--port", type=int, default=9528, help="port to listen on (default: 9528)")
     receive.add_argument("--json-log", metavar="FILE",
                          help="append every heartbeat received to FILE as one JSON line")
-    receive.add_argument("--idle-timeout", type=_seconds, default=30, metavar="SECONDS",
+    receive.add_argument("--idle-timeout", type=bounded(1, 3600, whole=True, unit="seconds"), default=30, metavar="SECONDS",
                          help="close a connection quiet for this long (default: 30)")
     receive.add_argument("--db", metavar="PATH|URL", default="",
                          help="the history: an SQLite file (default: $XDG_DATA_HOME/sereport/receiver.db) "
                               "or postgresql://… (needs psycopg)")
-    receive.add_argument("--keep-days", type=_bounded(1, 3650), default=30, metavar="DAYS",
+    receive.add_argument("--keep-days", type=bounded(1, 3650), default=30, metavar="DAYS",
                          help="keep this many days of status changes (default: 30)")
-    receive.add_argument("--grace", type=_bounded(1.5, 100), default=3, metavar="INTERVALS",
+    receive.add_argument("--grace", type=bounded(1.5, 100), default=3, metavar="INTERVALS",
                          help="a box silent for this many of its intervals is down (default: 3)")
     receive.add_argument("--alert-webhook", action="append", default=[], metavar="URL",
                          help="POST every alert to URL as JSON (repeatable)")
     receive.add_argument("--token-file", metavar="FILE", default="",
                          help="mutes need Authorization: Bearer TOKEN, the token in FILE "
                               "(without it, mutes come from loopback only)")
-    receive.add_argument("--alert-min-gap", type=_bounded(0, 86400), default=300, metavar="SECONDS",
+    receive.add_argument("--alert-min-gap", type=bounded(0, 86400), default=300, metavar="SECONDS",
                          help="at most one alert per box or device this often (default: 300)")
     return parser
-
-
-def _seconds(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds from 1 to 3600")
-    return value
-
-
-def _bounded(low: float, high: float):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = float("nan")
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number from {low:g} to {high:g}")
-        return value
-    return parse
 
 
 def _stop_on_signals() -> threading.Event:

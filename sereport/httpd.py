@@ -32,14 +32,14 @@ waitress:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import select
-import signal
 import socket
 import threading
-from typing import Callable, Iterator
+from typing import Callable
+
+from sereport.sigmask import stop_signals_blocked
 
 log = logging.getLogger(__name__)
 REASONS = {200: "OK", 201: "Created", 400: "Bad Request", 401: "Unauthorized",
@@ -56,22 +56,6 @@ def status_line(code: int) -> str:
 
 def url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
-
-
-@contextlib.contextmanager
-def stop_signals_blocked() -> Iterator[None]:
-    """Threads started within inherit a mask without the stop and reload signals, so
-    the kernel delivers those to the main thread, where Python runs their handlers at
-    once, even while it is blocked waiting."""
-    mask = getattr(signal, "pthread_sigmask", None)
-    if mask is None:
-        yield
-        return
-    before = mask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
-    try:
-        yield
-    finally:
-        mask(signal.SIG_SETMASK, before)
 
 
 def _listen(host: str, port: int, backlog: int) -> socket.socket:

@@ -71,3 +71,42 @@ def test_sigint_stops_run_and_receive(write_config, tmp_path, spawn):
     for proc in (reporter, receiver):
         proc.send_signal(signal.SIGINT)
         assert stop(proc)[0] == 0
+
+
+def _blocked(pid: int) -> dict[str, int]:
+    """thread name -> its blocked-signal mask, for every thread of `pid` but the main one."""
+    from pathlib import Path
+
+    masks = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        if int(task.name) == pid:
+            continue
+        fields = dict(line.split(":\t", 1) for line in (task / "status").read_text().splitlines()
+                      if ":\t" in line)
+        masks[f"{fields['Name'].strip()}/{task.name}"] = int(fields["SigBlk"], 16)
+    return masks
+
+
+def test_only_the_main_thread_takes_stop_and_reload_signals(write_config, sink, spawn):
+    """A stop signal the kernel gives to a worker thread waits for the main loop to look;
+    every thread of the daemon blocks them, so the main thread gets them at once."""
+    import urllib.request
+
+    path = write_config(f"""
+        dev_sno: {LICENCE}
+        WEB_HEART_URL: {sink.url}
+        WEB_HEART_TIME: 1
+        devices:
+          - {{url: "rtsp://127.0.0.5:9/ch2", probe: rtsp}}
+    """)
+    port = int(open(path).read().split("api_port: ")[1].split()[0])
+    reporter = spawn("--config", path, "run")
+    wait_for(lambda: len(sink.received) >= 2, timeout=15)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=5) as answer:
+        assert answer.status == 200  # the API's threads are up too
+    masks = _blocked(reporter.pid)
+    assert len(masks) >= 4, masks  # probe, beat, events, the POST and API workers...
+    stops = (1 << (signal.SIGINT - 1)) | (1 << (signal.SIGTERM - 1)) | (1 << (signal.SIGHUP - 1))
+    assert {name: mask & stops for name, mask in masks.items()} == {name: stops for name in masks}
+    reporter.send_signal(signal.SIGTERM)
+    assert stop(reporter)[0] == 0

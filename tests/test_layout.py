@@ -11,7 +11,7 @@ The rules (docs/layout.md), one area per folder:
   receiver  a program of its own             may import shared helpers only
   config    keys, loading, checks            may import devices.records (a leaf), shared
   shared    logs, redact, atomic, limits,    import nothing of the agent
-            httpd, lean
+            httpd, lean, argtypes, sigmask
   cli       the command                      may import anything
 
 and the API and the metrics never import the daemon: they see a View.
@@ -28,7 +28,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).parent.parent / "sereport"
 SHARED = {"sereport", "sereport.logs", "sereport.redact", "sereport.atomic", "sereport.limits",
-          "sereport.httpd", "sereport.httpd_waitress", "sereport.lean"}
+          "sereport.httpd", "sereport.httpd_waitress", "sereport.lean", "sereport.argtypes",
+          "sereport.sigmask"}
 ALLOWED = {
     "box": {"config", "shared"},
     "devices": {"probes", "config", "shared"},

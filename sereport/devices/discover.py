@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from sereport.argtypes import bounded
 from sereport.config import Config
 from sereport.devices.records import Device, stable_id
 from sereport.devices.registry import Registry, RegistryError
@@ -160,7 +161,7 @@ def add_parser(commands, parents: list) -> None:
     discover = commands.add_parser(
         "discover", parents=parents,
         help="find ONVIF cameras on the local networks (WS-Discovery); --add registers them")
-    discover.add_argument("--timeout", type=_timeout, default=3.0, metavar="SECONDS",
+    discover.add_argument("--timeout", type=bounded(0.2, 60, unit="seconds"), default=3.0, metavar="SECONDS",
                           help="how long to wait for answers (default: 3)")
     discover.add_argument("--interface", action="append", metavar="NAME",
                           help="probe only out of this interface (repeat for several; default: "
@@ -179,16 +180,6 @@ def _template(text: str) -> str:
         raise argparse.ArgumentTypeError(f"{text!r} needs rtsp:// or rtsps:// and {{ip}}, e.g. "
                                          "rtsp://{ip}:554/Streaming/Channels/101")
     return text
-
-
-def _timeout(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0.2 <= value <= 60:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds from 0.2 to 60")
-    return value
 
 
 def _row(key: str, match: wsd.Match, interface: str, known: Device | None) -> dict:

@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from sereport import httpd
+from sereport import httpd, sigmask
 from sereport.receiver import history, validate
 from sereport.receiver.alerts import Alerter
 from sereport.receiver.server import Receiver
@@ -103,7 +103,7 @@ def serve(options: Options, stop: threading.Event | None = None) -> int:
                   file=sys.stderr)
             store.close()
             return 2
-    with httpd.stop_signals_blocked():  # its threads leave SIGINT and SIGTERM to the main one
+    with sigmask.stop_signals_blocked():  # its threads leave SIGINT and SIGTERM to the main one
         alerter = Alerter(options.webhooks, options.alert_min_gap, _say) if options.webhooks \
             else None
     receiver = Receiver(store, alerter, json_log=options.json_log, grace=options.grace, token=token)
@@ -121,7 +121,7 @@ def serve(options: Options, stop: threading.Event | None = None) -> int:
     sweeping = threading.Thread(target=sweeper, name="sereport-sweeper", daemon=True,
                                 args=(store, alerter, options.grace, options.keep_days, stop))
     server.start()
-    with httpd.stop_signals_blocked():
+    with sigmask.stop_signals_blocked():
         sweeping.start()
     try:
         # A stop signal is delivered to a thread that does not block it: the main one. The

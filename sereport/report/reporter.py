@@ -189,8 +189,20 @@ class Reporter:
         return results
 
     def offline_beat(self, timeout: float = 1.0) -> list[Result]:
-        """A last gateway report with gateway_status offline, bounded by ``timeout``."""
-        docs = [(fmt, doc) for fmt, doc in self.documents(status="offline") if fmt == "gateway"]
+        """A last gateway report with gateway_status offline, bounded by ``timeout``.  Its
+        snapshot is taken under the beat's lock (a beat may still be building one, and the
+        entries kept between beats are shared); a snapshot still under way after half the
+        timeout is not waited for: no offline report then."""
+        started = time.monotonic()
+        if not self._snapshot.acquire(timeout=timeout / 2):
+            log.warning("no offline report: a beat was still taking its snapshot")
+            return []
+        try:
+            docs = [(fmt, doc) for fmt, doc in self.documents(status="offline")
+                    if fmt == "gateway"]
+        finally:
+            self._snapshot.release()
+        timeout = max(0.0, timeout - (time.monotonic() - started))
         if not docs or not self.cfg.urls:
             return []
         sender = Sender(self.cfg)

@@ -17,7 +17,7 @@ import signal
 import threading
 import time
 
-from sereport import __version__, config, lean
+from sereport import __version__, config, lean, sigmask
 from sereport.config import origins, overrides
 from sereport.report.beat import BeatLoop
 from sereport.report.events import EventLoop
@@ -135,24 +135,30 @@ class Daemon:
                  "every %gs", __version__, "+".join(cfg.formats), cfg.interval, len(cfg.urls),
                  devices, cfg.probe_every)
         self._settle_overrides(cfg)
+        # Every thread leaves SIGINT, SIGTERM and SIGHUP to the main one (what it starts
+        # inherits the mask): a stop is handled at once, not at the main loop's next second.
+        blocked = sigmask.stop_signals_blocked
         threads = [threading.Thread(target=self.probing.run, name="probe", daemon=True)]
-        threads[0].start()
-        self.reporter.gateway.warm()
-        self.reporter.sender.warm(len(cfg.urls) * len(cfg.formats))
+        with blocked():
+            threads[0].start()
+            self.reporter.gateway.warm()
+            self.reporter.sender.warm(len(cfg.urls) * len(cfg.formats))
         # The first beat waits for the first probe cycle (one probe timeout at most), so a
         # restart does not report every device offline; later beats never wait for probes.
         if devices:
             self.reporter.monitor.first_cycle.wait(cfg.probe_timeout + 0.5)
-        self._start_api()
-        self._start_listener()
+        with blocked():
+            self._start_api()
+            self._start_listener()
         # READY=1 first: the beat loop's watchdog pets come after it.
         self.notifier.ready(f"started: {len(cfg.urls)} target(s), {devices} device(s)")
         origin = time.monotonic()
         threads.append(threading.Thread(target=self.beating.run, args=(origin,), name="beat",
                                         daemon=True))
         threads.append(threading.Thread(target=self.eventing.run, name="events", daemon=True))
-        for thread in threads[1:]:
-            thread.start()
+        with blocked():
+            for thread in threads[1:]:
+                thread.start()
         self._offset_probing(origin)
         while not self.stop.is_set():
             self.wake.wait(min(1.0, self.cfg.interval))
@@ -283,13 +289,14 @@ class Daemon:
         log.info("config reloaded (%s): %s", why, "; ".join(changed_keys(old, new)))
         self.cfg = new
         self._signature = _signature(new)  # the overrides file may have moved with state_dir
-        self.reporter.reconfigure(new)
-        if any(getattr(old, k) != getattr(new, k) for k in API_KEYS):
-            self._stop_api()
-            self._start_api()
-        if new.onvif_listen != old.onvif_listen:
-            self._stop_listener()
-            self._start_listener()
+        with sigmask.stop_signals_blocked():  # the threads these start, as in run()
+            self.reporter.reconfigure(new)
+            if any(getattr(old, k) != getattr(new, k) for k in API_KEYS):
+                self._stop_api()
+                self._start_api()
+            if new.onvif_listen != old.onvif_listen:
+                self._stop_listener()
+                self._start_listener()
         beat_restarted = (new.interval, new.urls) != (old.interval, old.urls)
         if beat_restarted:
             self.beating.restart(new.interval)

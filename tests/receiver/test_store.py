@@ -152,37 +152,32 @@ def test_restart_keeps_the_history(store):
         again.close()
 
 
-def test_an_older_postgresql_schema_is_upgraded(pg_db):
-    old = Store(pg_db, say=print)
+def _upgraded(where: str, backend: str) -> list[str]:
+    """A database at schema version 1 with a box in it, opened by this sereport: what it said."""
+    old = Store(where, say=print)
     with old.tx() as tx:
-        migrations.migrate(tx, "postgresql", upto=1)
+        migrations.migrate(tx, backend, upto=1)
         tx.run("INSERT INTO boxes (licence, box_id, status, status_since, first_seen, last_seen) "
                "VALUES ('L1', 'x', 'online', 1, 1, 1)")
     old.close()
     lines: list[str] = []
-    new = Store(pg_db, say=lines.append)
+    new = Store(where, say=lines.append)
     new.open()
-    assert [line.split(": schema ")[1] for line in lines] == [f"upgraded from version 1 to {migrations.LATEST}"]
     with new.tx() as tx:
         assert tx.one("SELECT licence, muted_until FROM boxes") == ("L1", None)
     new.close()
+    return lines
+
+
+def test_an_older_postgresql_schema_is_upgraded(pg_db):
+    lines = _upgraded(pg_db, "postgresql")
+    assert [line.split(": schema ")[1] for line in lines] == [f"upgraded from version 1 to {migrations.LATEST}"]
 
 
 def test_an_older_schema_is_upgraded_and_a_newer_refused(tmp_path):
     path = str(tmp_path / "old.db")
-    old = Store(path, say=print)
-    with old.tx() as tx:
-        migrations.migrate(tx, "sqlite", upto=1)
-        tx.run("INSERT INTO boxes (licence, box_id, status, status_since, first_seen, last_seen) "
-               "VALUES ('L1', 'x', 'online', 1, 1, 1)")
-    old.close()
-    lines: list[str] = []
-    new = Store(path, say=lines.append)
-    new.open()
+    lines = _upgraded(path, "sqlite")
     assert lines == [f"sereport receive: database {path}: schema upgraded from version 1 to {migrations.LATEST}"]
-    with new.tx() as tx:
-        assert tx.one("SELECT licence, muted_until FROM boxes") == ("L1", None)
-    new.close()
     with sqlite3.connect(path) as conn:
         conn.execute("UPDATE sereport_schema SET version = 99")
     with pytest.raises(StoreError) as refused:

@@ -45,6 +45,26 @@ def test_offline_document(make):
     reporter.close()
 
 
+def test_the_offline_report_takes_its_snapshot_under_the_beats_lock(make, sink, caplog):
+    """A beat still building its snapshot (it shares the entries kept between beats) is
+    waited for, up to half the timeout; past that, no offline report, and a warning."""
+    import threading
+    import time
+
+    reporter = make(f"WEB_HEART_URL: {sink.url}\n")
+    with reporter._snapshot:
+        started = time.monotonic()
+        assert reporter.offline_beat(timeout=0.4) == []
+        assert time.monotonic() - started >= 0.2
+    assert "no offline report: a beat was still taking its snapshot" in caplog.text
+    assert not sink.received
+    reporter._snapshot.acquire()
+    threading.Timer(0.1, reporter._snapshot.release).start()
+    [result] = reporter.offline_beat(timeout=2.0)  # the beat's snapshot ends: then it goes
+    assert result.ok and sink.received[0][3]["gateway_status"] == "offline"
+    reporter.close()
+
+
 def fail(reason="connection refused", attempts=1):
     return Result("http://p/x", "gateway", False, reason, attempts=attempts)
 

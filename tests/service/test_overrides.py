@@ -41,12 +41,17 @@ def setconfigs(path: str, changes: dict) -> None:
     assert answer.status_code == 200, answer.text
 
 
-def test_a_file_edit_after_setconfigs_wins_and_says_so(write_config, daemon, platforms):
-    first, by_api, fixed = platforms
-    path = write_config(f"dev_sno: {LICENCE}\nWEB_HEART_URL: {first.url}\nWEB_HEART_TIME: 1\n"
-                        "offline_beat_on_stop: false\n")
+def started(write_config, daemon, url: str, extra: str = ""):
+    """A daemon beating every second to `url` with its API up: (config path, process)."""
+    path = write_config(f"dev_sno: {LICENCE}\nWEB_HEART_URL: {url}\nWEB_HEART_TIME: 1\n{extra}")
     proc = daemon(path)
     proc.wait_log("local API on")
+    return path, proc
+
+
+def test_a_file_edit_after_setconfigs_wins_and_says_so(write_config, daemon, platforms):
+    first, by_api, fixed = platforms
+    path, proc = started(write_config, daemon, first.url, "offline_beat_on_stop: false\n")
     setconfigs(path, {"WEB_HEART_TIME": 2, "WEB_HEART_URL": by_api.url})
     wait_for(lambda: by_api.arrivals, 10)
     over_path = os.path.join(os.path.dirname(path), "state_dir", "overrides.yaml")
@@ -92,10 +97,7 @@ def test_overrides_are_logged_at_start_and_an_unrelated_edit_keeps_them(write_co
 
 
 def test_a_bad_file_value_under_an_override_is_not_reloaded(write_config, daemon, platforms):
-    path = write_config(f"dev_sno: {LICENCE}\nWEB_HEART_URL: {platforms[0].url}\n"
-                        "WEB_HEART_TIME: 1\nprobe_timeout: 2\n")
-    proc = daemon(path)
-    proc.wait_log("local API on")
+    path, proc = started(write_config, daemon, platforms[0].url, "probe_timeout: 2\n")
     setconfigs(path, {"probe_timeout": 1})
     proc.wait_log("config reloaded (API): probe_timeout 2.0 -> 1.0")
     edit(path, "probe_timeout: 2", "probe_timeout: slow")
@@ -106,10 +108,7 @@ def test_a_bad_file_value_under_an_override_is_not_reloaded(write_config, daemon
 def test_config_drop_takes_effect_in_a_running_daemon(write_config, daemon, platforms):
     from procs import run
 
-    path = write_config(f"dev_sno: {LICENCE}\nWEB_HEART_URL: {platforms[0].url}\n"
-                        "WEB_HEART_TIME: 1\noffline_beat_on_stop: false\n")
-    proc = daemon(path)
-    proc.wait_log("local API on")
+    path, proc = started(write_config, daemon, platforms[0].url, "offline_beat_on_stop: false\n")
     setconfigs(path, {"WEB_HEART_TIME": 2})
     proc.wait_log("config reloaded (API): WEB_HEART_TIME 1 -> 2")
     done = run("--config", path, "config", "drop", "WEB_HEART_TIME")
