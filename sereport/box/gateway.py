@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from sereport.box.bounded import Bounded
+from sereport.box.netwatch import NetWatch
 from sereport.config import Config
 from sereport.box import vitals
 from sereport.box.system import System
@@ -95,6 +96,7 @@ class Gateway:
         self.trouble = _Trouble()
         self._cpu_before = (0.0, 0.0)  # first reading: average since boot
         self.readings: dict[str, float] = {}  # the last beat's, for /status and /metrics
+        self._netwatch: NetWatch | None = None  # the box's own network only (_interface)
         self.reconfigure(cfg)
 
     def reconfigure(self, cfg: Config) -> None:
@@ -102,6 +104,7 @@ class Gateway:
             self.system = System(cfg.host_root)
         self.cfg = cfg
         self._static: dict[str, str] = {}  # files read once, re-read after a failure
+        self._network: tuple[str, str] | None = None  # (ip, mac) while the network holds still
         self._retry_at: dict[str, float] = {}  # what failed: when to try again
 
     def _read(self, what: str, fn: Callable, *, bounded: bool = False):
@@ -198,7 +201,31 @@ class Gateway:
         return ""
 
     def _interface(self):
-        """(ipv4, mac) of the primary interface, from one interface listing."""
+        """(ipv4, mac) of the primary interface, from one interface listing; read again only
+        when the kernel said the network changed (netwatch.py), for the box's own network."""
+        watch = self._watch_network()
+        if self._network is not None and watch is not None and not watch.changed():
+            return self._network
+        self._network = None
+        ip, mac = found = self._read_interface()
+        if ip and watch is not None:
+            self._network = found
+        return found
+
+    def close(self) -> None:
+        if self._netwatch is not None:
+            self._netwatch.close()
+
+    def _watch_network(self) -> NetWatch | None:
+        """The kernel's word on changes, when the readings are of the network this process
+        is in (System on /, not a fixture tree nor a stand-in); None otherwise."""
+        if not (type(self.system) is System and self.system.root in ("", "/")):
+            return None
+        if self._netwatch is None:
+            self._netwatch = NetWatch()
+        return self._netwatch if self._netwatch.watching else None
+
+    def _read_interface(self) -> tuple[str, str]:
         interfaces = self._read("network interfaces", self.system.interfaces)
         if interfaces is None:
             return "", ""

@@ -11,7 +11,10 @@ a watchdog pet comes from the loop itself and stops when the loop is stuck.
 
 Between slots the loop also runs one extra beat when ``nudge``d (a probe
 cycle for a device just added), without moving the grid.  ``next_slot``
-says when the grid's next slot falls (the event reports ask it).
+says when the grid's next slot falls (the event reports ask it).  While
+``idle()`` says there is nothing to do (probe cycles with no device), the loop
+sleeps until nudged, given a new grid, or stopped, instead of waking at every
+slot.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ class BeatLoop:
     def __init__(self, beat: Callable[[], object], interval: float, stop: threading.Event,
                  clock: Callable[[], float] = time.monotonic, name: str = "beat",
                  tick: Callable[[], None] | None = None, tick_every: float | None = None,
-                 wait: Callable[[float], object] | None = None):
+                 wait: Callable[[float], object] | None = None,
+                 idle: Callable[[], bool] | None = None):
         self.name = name
         self.beat = beat
         self.interval = interval
@@ -44,6 +48,7 @@ class BeatLoop:
         self.origin = 0.0  # the clock time of slot 0 of the current grid
         self.skipped = 0
         self._nudged = False
+        self.idle = idle
 
     def restart(self, interval: float) -> None:
         """Beat now and keep a new grid of ``interval`` from here."""
@@ -113,6 +118,14 @@ class BeatLoop:
                 left = due - self.clock()
                 if left <= 0:
                     break
+                if self.idle is not None and self.idle():
+                    # Nothing to do at the next slots: no wake-up until a nudge, a new grid
+                    # or stop; the slots slept through are not "skipped", nor run late.
+                    self._wake.wait()
+                    self._wake.clear()
+                    slot = max(slot, math.ceil((self.clock() - start) / self.interval))
+                    due = start + slot * self.interval
+                    continue
                 self._wait(min(left, self.tick_every) if self.tick_every else left)
                 self._wake.clear()
                 self.tick()

@@ -272,3 +272,4 @@ class Reporter:
     def close(self) -> None:
         self.sender.close()
         self.monitor.close()
+        self.gateway.close()

@@ -79,8 +79,10 @@ class Daemon:
         self._config_error = ""
         self._notify_lock = threading.Lock()  # no pet after STOPPING=1
         tick_every = self.notifier.watchdog_interval
+        # No device, no probe cycle (after the first): a device added is nudged in (run()).
         self.probing = BeatLoop(self.reporter.monitor.cycle, cfg.probe_every, self.stop,
-                                name="probe cycle")
+                                name="probe cycle",
+                                idle=lambda: not self.reporter.registry.devices())
         self.beating = BeatLoop(self._beat, cfg.interval, self.stop,
                                 tick=self._pet if tick_every else None,
                                 tick_every=tick_every)
@@ -119,13 +121,13 @@ class Daemon:
                            self.notifier.watchdog_interval)
         lean.trim()
         with self._notify_lock:
-            if not self.stop.is_set():
+            if not self.stop.is_set() and self.notifier.enabled:
                 self.notifier.status(self.reporter.summary())
 
     def _event(self, next_beat: float) -> None:
         self.reporter.event_report(next_beat)
         with self._notify_lock:
-            if not self.stop.is_set():
+            if not self.stop.is_set() and self.notifier.enabled:
                 self.notifier.status(self.reporter.summary())
 
     def run(self) -> int:

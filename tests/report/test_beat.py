@@ -93,6 +93,37 @@ def test_stop_wakes_the_wait_at_once():
     assert not thread.is_alive() and beats == [1]
 
 
+def test_an_idle_loop_sleeps_until_nudged_and_skips_nothing(caplog):
+    """Probe cycles with no device: after one, the loop does not wake at every slot; a
+    nudge (a device added) runs one at once and the slots come back, none "skipped"."""
+    stop = threading.Event()
+    beats = []
+    idle = [True]
+    loop = BeatLoop(lambda: beats.append(1), 0.02, stop, idle=lambda: idle[0])
+    thread = threading.Thread(target=loop.run)
+    thread.start()
+    while not beats:
+        time.sleep(0.01)
+    time.sleep(0.3)  # 15 slots
+    assert beats == [1]
+    idle[0] = False
+    loop.nudge()
+    deadline = time.monotonic() + 10
+    while len(beats) < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(beats) >= 5  # the nudged one, then the grid's
+    idle[0] = True
+    time.sleep(0.1)
+    settled = len(beats)
+    time.sleep(0.2)
+    assert len(beats) == settled  # idle again
+    stop.set()
+    loop.interrupt()  # wakes an idle loop too
+    thread.join(timeout=2)
+    assert not thread.is_alive()
+    assert "skipped" not in caplog.text
+
+
 def five_beats(interval: float, at_second_beat) -> tuple[list[float], BeatLoop]:
     """Beat start times (from 1000.0) of five beats; at_second_beat(loop) runs in beat 2."""
     fake = FakeTime()
