@@ -127,6 +127,9 @@ def _once(cfg: config.Config) -> int:
 
 
 def _run(cfg: config.Config) -> int:
+    from sereport import lean
+
+    lean.load_http(tls=lean.tls_needed(cfg.urls))  # no OpenSSL without an HTTPS target
     from sereport.service.daemon import Daemon
 
     daemon = Daemon(cfg)

@@ -13,7 +13,6 @@ under it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -58,6 +57,8 @@ def digest(file_values: dict, key: str) -> str:
     """Identifies the config file's value of ``key`` (absent counts too)."""
     shown = json.dumps([key in file_values, file_values.get(key)], sort_keys=True, default=str,
                        ensure_ascii=False)
+    import hashlib  # here: the daemon may import it without OpenSSL (lean.load_http)
+
     return "sha256:" + hashlib.sha256(shown.encode("utf-8")).hexdigest()[:16]
 
 

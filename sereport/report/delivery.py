@@ -43,7 +43,7 @@ import queue
 import random
 import re
 import socket
-import ssl
+import sys
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -360,11 +360,13 @@ def reason_of(exc: BaseException, timeouts: tuple[float, float], sent: bool = Fa
                    if m), None)
     if tunnel:
         return f"tunnel refused (HTTP {tunnel})"
-    if has(ssl.SSLCertVerificationError):
+    ssl = sys.modules.get("ssl")  # not imported without TLS (lean.load_http): no TLS errors
+    if ssl is not None and has(ssl.SSLCertVerificationError):
         cert = next(e for e in chain if isinstance(e, ssl.SSLCertVerificationError))
         detail = _shown(cert.verify_message) if isinstance(cert.verify_message, str) else ""
         return "TLS error: certificate not trusted" + (f" ({detail})" if detail else "")
-    if has(ssl.SSLError, requests.exceptions.SSLError, urllib3.exceptions.SSLError):
+    if has(*((ssl.SSLError,) if ssl is not None else ()), requests.exceptions.SSLError,
+           urllib3.exceptions.SSLError):
         return "TLS error (not a TLS server, or the TLS handshake failed)"
     if has(requests.exceptions.ConnectTimeout):
         return f"no connection within {timeouts[0]:.3g}s"
@@ -579,7 +581,8 @@ class Sender:
             result = self.post(url, fmt, body, (this_connect, min(read, left - this_connect)))
             if longest is None or result.elapsed > longest.elapsed:
                 longest = result
-            delay = self.rng.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)))
+            # (the exponent capped: 2 ** 1024 is no float, and a beat may see that many tries)
+            delay = self.rng.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(attempt - 1, 30)))
             if (not result.retryable or self._closed
                     or deadline - time.monotonic() - delay < MIN_ATTEMPT):
                 break

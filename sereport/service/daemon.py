@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
 import threading
 import time
 
@@ -265,6 +266,29 @@ class Daemon:
                           layers.overrides_path, exc.strerror or exc)
         self._signature = _signature(cfg)
 
+    def _start_again(self, why: str) -> bool:
+        """The new config has an HTTPS target, and this process imported its HTTP stack
+        without TLS (it had none: lean.load_http), which cannot be added to it now: exec
+        sereport again, with the same arguments, as the same process (systemd keeps its PID;
+        the new one says READY=1 when it is up).  If that fails, the running config stays."""
+        log.info("config reloaded (%s): an HTTPS target, and this process loaded no TLS "
+                 "(it had no HTTPS target): starting again", why)
+        with self._notify_lock:
+            self.notifier.reloading()
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        argv = [sys.executable, "-m", "sereport", *sys.argv[1:]]
+        try:
+            os.execv(sys.executable, argv)
+        except OSError as exc:
+            log.error("cannot start again (%s): the running config stays in force",
+                      exc.strerror or exc)
+            with self._notify_lock:
+                self.notifier.ready()
+        return False
+
     def reload(self, why: str) -> bool:
         path = self.cfg.path
         try:
@@ -281,6 +305,8 @@ class Daemon:
         if self._config_error:
             log.info("%s is valid again", path)
             self._config_error = ""
+        if not lean.tls_available() and lean.tls_needed(new.urls):
+            return self._start_again(why)
         self._settle_overrides(new)
         old = self.cfg
         if new == old:
