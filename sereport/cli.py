@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     receive.add_argument("--port", type=int, default=9528, help="port to listen on (default: 9528)")
     receive.add_argument("--json-log", metavar="FILE",
                          help="append every heartbeat received to FILE as one JSON line")
-    receive.add_argument("--idle-timeout", type=bounded(1, 3600, whole=True, unit="seconds"), default=30, metavar="SECONDS",
+    receive.add_argument("--idle-timeout", type=bounded(1, 3600, whole=True, unit="seconds"),
+                         default=30, metavar="SECONDS",
                          help="close a connection quiet for this long (default: 30)")
     receive.add_argument("--db", metavar="PATH|URL", default="",
                          help="the history: an SQLite file (default: $XDG_DATA_HOME/sereport/receiver.db) "

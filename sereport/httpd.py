@@ -25,6 +25,8 @@ waitress:
   poll() until a connection comes while there is none open, and wakes once a
   second for the idle sweep only while some are.  poll(), not select(), so a
   descriptor above 1024 (the daemon raises its file limit for the probes) works.
+- **A graceful stop.** ``stop(grace)`` takes no new connection and gives the answers
+  under way (a request being served, an answer not yet sent) up to ``grace`` seconds.
 - **Any address.** The socket is bound here: IPv4 or IPv6 (``::1``, or
   ``[::1]``), a name resolving to IPv4 first (``localhost`` is 127.0.0.1, as
   before); a port that is taken raises OSError at once.
@@ -103,6 +105,7 @@ class HttpServer:
         self.host = host.strip("[]")
         self.port = self.socket.getsockname()[1]
         self._stopping = False
+        self._grace = 0.0  # seconds stop() gives answers under way
         self._lock = threading.Lock()  # stop() against the server's making
         self._wake_r, self._wake_w = os.pipe()
         self._closed = False
@@ -137,7 +140,7 @@ class HttpServer:
                 if self._stopping:
                     return
                 self.server = httpd_waitress.create(self._app, self.socket, **self._settings)
-            httpd_waitress.serve(self.server, lambda: self._stopping)
+            httpd_waitress.serve(self.server, lambda: self._stopping, lambda: self._grace)
         except Exception:  # noqa: BLE001 - the server is lost; its owner goes on without it
             log.exception("%s: HTTP server stopped", self.name)
         finally:
@@ -152,9 +155,11 @@ class HttpServer:
             os.close(self._wake_r)
             os.close(self._wake_w)
 
-    def stop(self) -> None:
-        """Close the listening socket and every connection; the port is free on return."""
+    def stop(self, grace: float = 0.0) -> None:
+        """Close the listening socket and every connection; the port is free on return.
+        With ``grace``, answers under way get up to that many seconds to go out first."""
         with self._lock:
+            self._grace = grace
             self._stopping = True
             server = self.server
             if not self._closed:
@@ -167,4 +172,4 @@ class HttpServer:
                 server.pull_trigger()  # wakes waitress's poll
             except OSError:
                 pass
-        self._thread.join(3)
+        self._thread.join(3 + grace)

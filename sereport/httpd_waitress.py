@@ -111,14 +111,37 @@ def create(app: Callable, sock: socket.socket, *, name: str,
     return server
 
 
-def serve(server, stopping: Callable[[], bool]) -> None:
-    """Run ``server`` until ``stopping()``; then close every connection and its workers."""
+def serve(server, stopping: Callable[[], bool], grace: Callable[[], float]) -> None:
+    """Run ``server`` until ``stopping()``; then give the answers under way up to
+    ``grace()`` seconds, and close every connection and its workers."""
     connections = server._map  # the listening socket, the wake-up pipe, the clients
     try:
         while not stopping():
             wasyncore.poll2(None if len(connections) <= 2 else server.sweep, connections)
+        _drain(server, grace())
     finally:
         close(server)
+
+
+def _drain(server, seconds: float) -> None:
+    """No new connection; poll until no channel has a request being served or an answer
+    not yet sent, or ``seconds`` have passed.  Idle connections are closed at once."""
+    if seconds <= 0:
+        return
+    server.accepting = False  # waitress's server is readable only while accepting
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        busy = False
+        for channel in list(server._map.values()):
+            if not isinstance(channel, HTTPChannel):
+                continue
+            if channel.requests or channel.total_outbufs_len:
+                busy = True
+            elif channel.request is None:  # between requests: nothing under way
+                channel.handle_close()
+        if not busy:
+            return
+        wasyncore.poll2(min(0.05, max(0.0, deadline - time.monotonic())), server._map)
 
 
 def close(server) -> None:

@@ -6,6 +6,8 @@ import contextlib
 import signal
 from typing import Iterator
 
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
 
 @contextlib.contextmanager
 def stop_signals_blocked() -> Iterator[None]:
@@ -17,8 +19,17 @@ def stop_signals_blocked() -> Iterator[None]:
     if mask is None:
         yield
         return
-    before = mask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+    before = mask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         yield
     finally:
         mask(signal.SIG_SETMASK, before)
+
+
+def unblock_stop_signals() -> None:
+    """Take the stop and reload signals in this thread from now on: with their handlers
+    in, one left pending across an exec (``Daemon._exec_again`` blocks them from its last
+    look at a stop to the exec) is handled now, not lost."""
+    mask = getattr(signal, "pthread_sigmask", None)
+    if mask is not None:
+        mask(signal.SIG_UNBLOCK, STOP_SIGNALS)

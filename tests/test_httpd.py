@@ -148,3 +148,50 @@ def test_a_taken_port_raises_oserror():
         with pytest.raises(OSError):
             httpd.HttpServer(hello, "127.0.0.1", taken.getsockname()[1], name="t",
                              error_body=error_body)
+
+
+@pytest.mark.parametrize("grace, answered", [(5.0, True), (0.0, False)])
+def test_a_stop_with_grace_lets_the_answer_under_way_go_out(grace, answered):
+    """stop(grace): the request being served gets its answer, an idle keep-alive
+    connection is closed at once, and nothing new is accepted; stop() cuts both."""
+    serving, release = threading.Event(), threading.Event()
+
+    def slow(environ, start_response):
+        serving.set()
+        release.wait(5)
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "4")])
+        return [b"done"]
+
+    made = httpd.HttpServer(slow, "127.0.0.1", 0, name="graceful", error_body=error_body,
+                            threads=2, idle_timeout=5)
+    made.start()
+    idle = rawhttp.connect("127.0.0.1", made.port)
+    busy = rawhttp.connect("127.0.0.1", made.port)
+    try:
+        busy.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert serving.wait(5)
+        stopper = threading.Thread(target=made.stop, args=(grace,))
+        stopper.start()
+        time.sleep(0.3)  # the server is stopping: new connections are not served
+        late = socket.socket()
+        late.settimeout(0.5)
+        try:
+            late.connect(("127.0.0.1", made.port))
+            late.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert late.recv(100) == b""
+        except OSError:
+            pass  # refused, reset or no answer: not served either way
+        finally:
+            late.close()
+        assert rawhttp.closed_within(idle, 1.0) is not None  # an idle connection waits for none
+        release.set()
+        raw, _ = rawhttp.read_until_closed(busy, 5)
+        stopper.join(5)
+        assert not stopper.is_alive()
+    finally:
+        release.set()
+        idle.close()
+        busy.close()
+    assert (raw.endswith(b"\r\n\r\ndone") and raw.startswith(b"HTTP/1.1 200")) is answered, raw
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", made.port), timeout=2)

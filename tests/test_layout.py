@@ -29,7 +29,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).parent.parent / "sereport"
 SHARED = {"sereport", "sereport.logs", "sereport.redact", "sereport.atomic", "sereport.limits",
           "sereport.httpd", "sereport.httpd_waitress", "sereport.lean", "sereport.argtypes",
-          "sereport.sigmask"}
+          "sereport.sigmask", "sereport.digests"}
 ALLOWED = {
     "box": {"config", "shared"},
     "devices": {"probes", "config", "shared"},

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import yaml
 
 from sereport import atomic
+from sereport.digests import sha256
 from sereport.config.model import ALIASES, canonical
 
 META = "_set"  # the overrides file's key holding when each key was set, and over what
@@ -57,9 +58,7 @@ def digest(file_values: dict, key: str) -> str:
     """Identifies the config file's value of ``key`` (absent counts too)."""
     shown = json.dumps([key in file_values, file_values.get(key)], sort_keys=True, default=str,
                        ensure_ascii=False)
-    import hashlib  # here: the daemon may import it without OpenSSL (lean.load_http)
-
-    return "sha256:" + hashlib.sha256(shown.encode("utf-8")).hexdigest()[:16]
+    return "sha256:" + sha256(shown.encode("utf-8")).hexdigest()[:16]
 
 
 def now() -> str:

@@ -132,6 +132,7 @@ class Monitor:
         self._shared_ips: set[str] = set()  # IPs several devices share (warned once)
         self._devices_seen: tuple | None = None  # the registry's devices of the last cycle
         self.on_change = lambda what: None  # told each change of a reported status
+        self.on_reconfigured = lambda: None  # told when a new config wants a cycle
         self.reconfigure(cfg)
 
     def reconfigure(self, cfg: Config) -> None:
@@ -150,6 +151,13 @@ class Monitor:
         if not cfg.probe_keep_connections:
             self.kept.retain(set())
         self._devices_seen = None  # a new config: look at the devices again
+        self.on_reconfigured()
+
+    def idle(self) -> bool:
+        """True when a cycle has nothing to do: there is no device, and the last cycle saw
+        that already (so the states, the kept connections and status.json are of no device)."""
+        devices = self.registry.devices()
+        return not devices and devices is self._devices_seen
 
     def states(self) -> dict[str, DeviceState]:
         with self._lock:

@@ -13,11 +13,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
-try:  # the built-in SHA-1: hashlib would load OpenSSL (3.5 MiB of RSS) for it
-    from _sha1 import sha1
-except ImportError:  # a Python built without it
-    from hashlib import sha1
-
+from sereport.digests import sha1
 from sereport.redact import redact_url, without_userinfo
 
 KINDS = ("rtsp", "gb28181", "file", "photo")

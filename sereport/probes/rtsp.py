@@ -26,6 +26,7 @@ import time
 from functools import lru_cache
 from urllib.parse import unquote, urlsplit
 
+from sereport.digests import md5
 from sereport.probes import (USER_AGENT, Outcome, ProbeError, Settings, connect, read_head,
                              skip_body, status_code)
 from sereport.redact import without_userinfo
@@ -45,10 +46,6 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
 
 
 def _md5(text: str) -> str:
-    try:  # the built-in MD5: hashlib would load OpenSSL (3.5 MiB of RSS) for it
-        from _md5 import md5
-    except ImportError:
-        from hashlib import md5
     return md5(text.encode("utf-8")).hexdigest()  # noqa: S324 - RTSP Digest is MD5
 
 

@@ -12,8 +12,9 @@ a watchdog pet comes from the loop itself and stops when the loop is stuck.
 Between slots the loop also runs one extra beat when ``nudge``d (a probe
 cycle for a device just added), without moving the grid.  ``next_slot``
 says when the grid's next slot falls (the event reports ask it).  While
-``idle()`` says there is nothing to do (probe cycles with no device), the loop
-sleeps until nudged, given a new grid, or stopped, instead of waking at every
+``idle()`` says there is nothing to do (probe cycles with no device, once a
+cycle has seen none), the loop sleeps until nudged, interrupted (then it asks
+``idle()`` again), given a new grid, or stopped, instead of waking at every
 slot.
 """
 
@@ -72,7 +73,7 @@ class BeatLoop:
         self._wake.set()
 
     def interrupt(self) -> None:
-        """Cut the current wait short (to notice stop)."""
+        """Cut the current wait short (to notice stop, or that ``idle()`` changed)."""
         self._wake.set()
 
     def _run_beat(self, slot: int) -> None:

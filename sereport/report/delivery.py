@@ -99,6 +99,12 @@ class Result:
                                                    or self.status in RETRY_STATUS)
 
 
+def backoff_bound(attempt: int) -> float:
+    """The longest wait after try ``attempt`` (the wait is uniform up to it: full jitter).
+    The exponent is capped: 2 ** 1024 is no float, and a beat may see that many tries."""
+    return min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(attempt - 1, 30))
+
+
 def signature(secret: str, body: bytes) -> str:
     """The signature header value: sha256=<hex HMAC-SHA256 of the body>."""
     import hashlib
@@ -581,8 +587,7 @@ class Sender:
             result = self.post(url, fmt, body, (this_connect, min(read, left - this_connect)))
             if longest is None or result.elapsed > longest.elapsed:
                 longest = result
-            # (the exponent capped: 2 ** 1024 is no float, and a beat may see that many tries)
-            delay = self.rng.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** min(attempt - 1, 30)))
+            delay = self.rng.uniform(0, backoff_bound(attempt))
             if (not result.retryable or self._closed
                     or deadline - time.monotonic() - delay < MIN_ATTEMPT):
                 break

@@ -30,6 +30,7 @@ from sereport.service.view import View
 log = logging.getLogger("sereport")
 JOIN_TIMEOUT = 0.4  # per loop thread at stop: a POST in flight is abandoned, not awaited
 OFFLINE_BEAT_TIMEOUT = 0.8
+API_GRACE = 0.5  # seconds the API's answers under way get at a stop (a setconfigs' 200)
 SECRET_KEYS = {"dev_sno", "hmac_secret", "http_headers", "devices", "api_token"}
 API_KEYS = ("api_enabled", "api_host", "api_port", "api_idle_timeout")
 
@@ -65,6 +66,17 @@ def changed_keys(old: config.Config, new: config.Config) -> list[str]:
     return shown
 
 
+def own_command_line() -> list[str]:
+    """This process's argv as the kernel has it, interpreter and its flags included
+    (sys.orig_argv from Python 3.10; /proc/self/cmdline before)."""
+    orig = getattr(sys, "orig_argv", None)
+    if orig:
+        return list(orig)
+    with open("/proc/self/cmdline", "rb") as handle:
+        raw = handle.read()
+    return [os.fsdecode(arg) for arg in raw.split(b"\0")[:-1]]
+
+
 class Daemon:
     def __init__(self, cfg: config.Config, notifier: Notifier | None = None):
         self.cfg = cfg
@@ -76,14 +88,17 @@ class Daemon:
         self.api = None  # the ApiServer, when api_enabled
         self.listener = None  # hears ONVIF cameras' Hello and Bye, when onvif_listen
         self._reload_asked = ""
+        self._again = ""  # why the process is to start again (exec) when the loops have ended
         self._signature = _signature(cfg)
         self._config_error = ""
         self._notify_lock = threading.Lock()  # no pet after STOPPING=1
         tick_every = self.notifier.watchdog_interval
-        # No device, no probe cycle (after the first): a device added is nudged in (run()).
-        self.probing = BeatLoop(self.reporter.monitor.cycle, cfg.probe_every, self.stop,
-                                name="probe cycle",
-                                idle=lambda: not self.reporter.registry.devices())
+        # No device, no probe cycle once a cycle has seen that: a device added nudges one in
+        # (run()); a new config wakes the loop to look again (a cycle at the next slot).
+        monitor = self.reporter.monitor
+        self.probing = BeatLoop(monitor.cycle, cfg.probe_every, self.stop, name="probe cycle",
+                                idle=monitor.idle)
+        monitor.on_reconfigured = self.probing.interrupt
         self.beating = BeatLoop(self._beat, cfg.interval, self.stop,
                                 tick=self._pet if tick_every else None,
                                 tick_every=tick_every)
@@ -95,6 +110,7 @@ class Daemon:
     def install_signals(self) -> None:
         def stop(signum, _frame):
             log.info("%s received: stopping", signal.Signals(signum).name)
+            self._again = ""  # a stop wins over a start again under way
             self.stop.set()
             self.wake.set()
 
@@ -104,6 +120,7 @@ class Daemon:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGHUP, reload)
+        sigmask.unblock_stop_signals()  # one pending from before an exec (_exec_again)
 
     def request_reload(self, why: str) -> None:
         """Reload in the main thread as soon as it wakes (signal handler or API)."""
@@ -206,7 +223,7 @@ class Daemon:
 
     def _stop_api(self) -> None:
         if self.api is not None:
-            self.api.stop()
+            self.api.stop(API_GRACE)  # the answer to the call that led here goes out
             self.api = None
 
     def _start_listener(self) -> None:
@@ -225,7 +242,10 @@ class Daemon:
 
     def _shutdown(self, threads: list[threading.Thread]) -> int:
         with self._notify_lock:
-            self.notifier.stopping()
+            if self._again:
+                self.notifier.reloading()
+            else:
+                self.notifier.stopping()
         self._stop_api()
         self._stop_listener()
         self.probing.interrupt()
@@ -233,6 +253,14 @@ class Daemon:
         self.eventing.wake()
         for thread in threads:
             thread.join(JOIN_TIMEOUT)
+        if self._again:  # no offline beat: the same process comes back at once
+            self._exec_again()  # returns only if a stop came or the exec failed
+            if self._again:  # it failed: the unit's Restart=on-failure starts it afresh
+                self.reporter.close()
+                self.notifier.stopping()
+                self.notifier.close()
+                return 1
+            self.notifier.stopping()  # a stop came: the usual stop, after RELOADING=1
         if self.cfg.offline_beat_on_stop:
             results = self.reporter.offline_beat(OFFLINE_BEAT_TIMEOUT)
             for r in results:
@@ -268,26 +296,33 @@ class Daemon:
 
     def _start_again(self, why: str) -> bool:
         """The new config has an HTTPS target, and this process imported its HTTP stack
-        without TLS (it had none: lean.load_http), which cannot be added to it now: exec
-        sereport again, with the same arguments, as the same process (systemd keeps its PID;
-        the new one says READY=1 when it is up).  If that fails, the running config stays."""
+        without TLS (it had none: lean.load_http), which cannot be added to it now: end the
+        loops (the API's answer under way goes out), then exec this process's own command
+        line again (_exec_again): systemd keeps its PID, the new one says READY=1."""
         log.info("config reloaded (%s): an HTTPS target, and this process loaded no TLS "
                  "(it had no HTTPS target): starting again", why)
-        with self._notify_lock:
-            self.notifier.reloading()
+        self._again = why
+        self.stop.set()
+        return False
+
+    def _exec_again(self) -> None:
+        """Exec the command line this process was started with (interpreter flags, script
+        or ``-m``, arguments: the same, in the same directory and environment).  The stop
+        signals are blocked from the last look at ``_again`` (a stop clears it) to the exec,
+        so a SIGTERM in between stays pending and the new process, which unblocks them once
+        its handlers are in, stops.  Returns only when there was a stop or the exec failed."""
         for handler in logging.getLogger().handlers:
             handler.flush()
         sys.stdout.flush()
         sys.stderr.flush()
-        argv = [sys.executable, "-m", "sereport", *sys.argv[1:]]
-        try:
-            os.execv(sys.executable, argv)
-        except OSError as exc:
-            log.error("cannot start again (%s): the running config stays in force",
-                      exc.strerror or exc)
-            with self._notify_lock:
-                self.notifier.ready()
-        return False
+        with sigmask.stop_signals_blocked():
+            if not self._again:
+                return
+            try:
+                os.execv(sys.executable, own_command_line())
+            except OSError as exc:
+                log.error("cannot start again (%s %s): stopping", sys.executable,
+                          exc.strerror or exc)
 
     def reload(self, why: str) -> bool:
         path = self.cfg.path

@@ -307,3 +307,25 @@ def test_force_offline_is_a_change_of_state_logged_once(write_config, tmp_path, 
     assert read_status(cfg)[device.id].reason == "bye"  # devices list/show see it at once
     monitor.cycle()  # online_after 1: the next good probe brings it back
     assert monitor.states()[device.id].status == "online"
+
+
+def test_idle_only_once_a_cycle_has_seen_that_there_is_no_device(write_config):
+    """The probe loop sleeps while ``idle()``: never before a cycle has seen the device set
+    empty (the last device's state, kept connection and status.json line must go first)."""
+    cfg = cfg_with(write_config)
+    monitor = Monitor(cfg, Registry(cfg.registry_path, cfg.devices))
+    woken = []
+    monitor.on_reconfigured = lambda: woken.append(1)
+    assert not monitor.idle()  # no cycle yet
+    monitor.cycle()
+    assert monitor.idle()
+    device = monitor.registry.add({"url": "127.0.0.9", "probe": "none", "status": "online"})
+    assert not monitor.idle()
+    monitor.cycle()
+    assert not monitor.idle() and list(read_status(cfg)) == [device.id]
+    monitor.registry.remove(device.id)
+    assert not monitor.idle()  # the last cycle still saw it
+    monitor.cycle()
+    assert monitor.idle() and monitor.states() == {} and read_status(cfg) == {}
+    monitor.reconfigure(cfg)  # runtime_dir may have moved: a cycle must look again
+    assert woken == [1] and not monitor.idle()

@@ -195,3 +195,34 @@ def test_changed_keys_show_settings_and_hide_secrets(write_config):
     assert "WEB_HEART_TIME 2 -> 5" in shown and "formats ('gateway',) -> ('gateway', 'media')" in shown
     assert "dev_sno" in shown and "hmac_secret" in shown
     assert "OTHERLICENCE99" not in shown and "s3cret" not in shown and "overridden" not in shown
+
+
+def test_the_last_device_removed_during_a_probe_cycle_is_forgotten(write_config, platform):
+    """The probe loop goes quiet with no device only after a cycle has seen none: a device
+    removed while a cycle probes it leaves neither its state nor its status.json line."""
+    import threading
+
+    from peers import HangingServer
+    from sereport import config
+    from sereport.devices.monitor import read_status
+    from sereport.devices.registry import Registry
+    from sereport.service.daemon import Daemon
+
+    camera = HangingServer()  # a probe of it lasts probe_timeout
+    cfg = config.load(write_config(config_text(platform.url, 1, "probe_timeout: 1\n")))
+    device = Registry(cfg.registry_path).add({"url": f"rtsp://127.0.0.1:{camera.port}/x"})
+    daemon = Daemon(cfg)
+    thread = threading.Thread(target=daemon.run, daemon=True)
+    thread.start()
+    monitor = daemon.reporter.monitor
+    try:
+        wait_for(lambda: monitor.cycles == 1 and len(camera.conns) >= 2, 10)  # the 2nd cycle
+        Registry(cfg.registry_path).remove(device.id)  # while the cycle waits for the camera
+        wait_for(lambda: monitor.cycles >= 2, 10)
+        forgotten = wait_for(lambda: monitor.states() == {} and read_status(cfg) == {}, 5)
+        assert forgotten, monitor.states()
+    finally:
+        daemon.stop.set()
+        daemon.wake.set()
+        thread.join(5)
+        camera.close()
