@@ -73,10 +73,29 @@ def load_yaml(text: str, loader):
     """
     import yaml
 
+    try:
+        _check_events(yaml.parse(text, Loader=loader), yaml)
+    except yaml.MarkedYAMLError as exc:
+        # libyaml 0.2.5 and later (PyYAML's wheels from 6.0.3 on) refuse more than 1,000
+        # levels themselves, and its scanner, which reads a flow collection's brackets
+        # ahead, gets there before the parser has given the 33rd: the same bound, said once.
+        if "nesting depth" not in str(exc.problem) or exc.problem_mark is None:
+            raise
+        line = exc.problem_mark.line + 1
+        raise ValueError(f"line {line}: nested deeper than {MAX_DEPTH} levels") from None
+    building = loader(text)
+    try:
+        return building.get_single_data()
+    finally:
+        building.dispose()
+
+
+def _check_events(events, yaml) -> None:
+    """ValueError when the YAML event stream nests or expands past its bounds."""
     level, total = 0, 0
     open_sizes: list[list] = []  # [size so far, anchor] of each collection not yet ended
     sizes: dict[str, int] = {}  # anchor -> expanded size of the node it names
-    for event in yaml.parse(text, Loader=loader):
+    for event in events:
         if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
             level += 1
             if level > MAX_DEPTH:
@@ -104,8 +123,3 @@ def load_yaml(text: str, loader):
         if counted > MAX_YAML_NODES:
             raise ValueError(f"expands to more than {MAX_YAML_NODES} values "
                              "(aliases repeated into a bomb?)")
-    building = loader(text)
-    try:
-        return building.get_single_data()
-    finally:
-        building.dispose()

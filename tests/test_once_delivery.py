@@ -81,6 +81,19 @@ def test_a_failed_certificate_check_is_one_handshake(write_config, tmp_path):
     assert platform.accepted == 1 and platform.posts == 0
 
 
+def test_an_answer_with_two_identical_content_lengths_is_accepted_once(write_config):
+    """Issue 12 #4: it was taken as "not an HTTP answer" and POSTed again."""
+    platform = Scripted(answer(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                               b"Content-Length: 2\r\n\r\nok"))
+    try:
+        code, out, err = once(write_config, platform.url, interval=5)
+    finally:
+        platform.close()
+    assert code == 0, out + err
+    assert out == f"gateway -> {platform.url}: ok (HTTP 200 OK)\n"
+    assert platform.posts == 1
+
+
 def test_a_slow_platform_is_named_with_the_deadline_that_applied(write_config):
     """Issue 14 #17: with WEB_HEART_TIME 3 and a platform that answers in 2 s the reason was
     'no answer within 0.113s' (what the beat's deadline left of the last retry). Each POST

@@ -89,6 +89,8 @@ class Daemon:
         self.listener = None  # hears ONVIF cameras' Hello and Bye, when onvif_listen
         self._reload_asked = ""
         self._again = ""  # why the process is to start again (exec) when the loops have ended
+        self._stop_signal = 0  # the stop signal taken, if any: a stop wins over a start again
+        self._exec_armed = False  # _exec_again is past its last look at a stop
         self._signature = _signature(cfg)
         self._config_error = ""
         self._notify_lock = threading.Lock()  # no pet after STOPPING=1
@@ -110,9 +112,12 @@ class Daemon:
     def install_signals(self) -> None:
         def stop(signum, _frame):
             log.info("%s received: stopping", signal.Signals(signum).name)
+            self._stop_signal = signum
             self._again = ""  # a stop wins over a start again under way
             self.stop.set()
             self.wake.set()
+            if self._exec_armed:  # too late to call off the exec: the new process stops
+                signal.pthread_kill(threading.get_ident(), signum)  # blocked: pending
 
         def reload(_signum, _frame):
             self.request_reload("SIGHUP")
@@ -157,6 +162,8 @@ class Daemon:
         self._settle_overrides(cfg)
         # Every thread leaves SIGINT, SIGTERM and SIGHUP to the main one (what it starts
         # inherits the mask): a stop is handled at once, not at the main loop's next second.
+        if self.stop.is_set():  # a stop signal left pending across a start again (_exec_again)
+            return self._shutdown([])
         blocked = sigmask.stop_signals_blocked
         threads = [threading.Thread(target=self.probing.run, name="probe", daemon=True)]
         with blocked():
@@ -166,7 +173,7 @@ class Daemon:
         # The first beat waits for the first probe cycle (one probe timeout at most), so a
         # restart does not report every device offline; later beats never wait for probes.
         if devices:
-            self.reporter.monitor.first_cycle.wait(cfg.probe_timeout + 0.5)
+            self._await_first_cycle(time.monotonic() + cfg.probe_timeout + 0.5)
         with blocked():
             self._start_api()
             self._start_listener()
@@ -193,6 +200,18 @@ class Daemon:
                 self._signature = signature
                 self.reload(asked or "file changed")
         return self._shutdown(threads)
+
+    def _await_first_cycle(self, deadline: float) -> None:
+        """Until the first probe cycle ends, the deadline passes or a stop comes; petting
+        systemd's watchdog meanwhile (a probe_timeout may be longer than WatchdogSec, and
+        the watchdog stays armed through a start again)."""
+        first_cycle = self.reporter.monitor.first_cycle
+        while not self.stop.is_set():
+            if self.notifier.watchdog_interval:
+                self._pet()
+            left = deadline - time.monotonic()
+            if left <= 0 or first_cycle.wait(min(left, 0.25)):
+                return
 
     def _offset_probing(self, beat_origin: float) -> None:
         """Probe cycles half a beat interval after the beats: a cycle's work never competes
@@ -221,9 +240,10 @@ class Daemon:
         self.api.start()
         log.info("local API on %s (description: /openapi.yaml)", self.api.url)
 
-    def _stop_api(self) -> None:
+    def _stop_api(self, grace: float = API_GRACE) -> None:
+        """The answer under way (to the setconfigs that led here) gets ``grace`` seconds."""
         if self.api is not None:
-            self.api.stop(API_GRACE)  # the answer to the call that led here goes out
+            self.api.stop(grace)
             self.api = None
 
     def _start_listener(self) -> None:
@@ -246,7 +266,7 @@ class Daemon:
                 self.notifier.reloading()
             else:
                 self.notifier.stopping()
-        self._stop_api()
+        self._stop_api(API_GRACE if self._again else 0.0)  # a stop signal waits for none
         self._stop_listener()
         self.probing.interrupt()
         self.beating.interrupt()
@@ -299,6 +319,8 @@ class Daemon:
         without TLS (it had none: lean.load_http), which cannot be added to it now: end the
         loops (the API's answer under way goes out), then exec this process's own command
         line again (_exec_again): systemd keeps its PID, the new one says READY=1."""
+        if self._stop_signal:  # a stop came first: this process ends here
+            return False
         log.info("config reloaded (%s): an HTTPS target, and this process loaded no TLS "
                  "(it had no HTTPS target): starting again", why)
         self._again = why
@@ -308,21 +330,30 @@ class Daemon:
     def _exec_again(self) -> None:
         """Exec the command line this process was started with (interpreter flags, script
         or ``-m``, arguments: the same, in the same directory and environment).  The stop
-        signals are blocked from the last look at ``_again`` (a stop clears it) to the exec,
-        so a SIGTERM in between stays pending and the new process, which unblocks them once
-        its handlers are in, stops.  Returns only when there was a stop or the exec failed."""
+        signals are blocked from the last look at a stop to the exec: a SIGTERM the kernel
+        delivers in between stays pending, and one it delivered just before, whose handler
+        Python runs only now, is sent again by the handler (``_exec_armed``), pending too.
+        The new process unblocks them once its handlers are in, and stops.  systemd's
+        watchdog stays armed through the start again: it is petted last.  Returns only when
+        there was a stop or the exec failed."""
         for handler in logging.getLogger().handlers:
             handler.flush()
         sys.stdout.flush()
         sys.stderr.flush()
         with sigmask.stop_signals_blocked():
-            if not self._again:
-                return
+            self._exec_armed = True
             try:
-                os.execv(sys.executable, own_command_line())
+                argv = own_command_line()  # a Python call: a handler already due has run
+                if self._stop_signal or not self._again:
+                    return
+                if self.notifier.watchdog_interval:
+                    self.notifier.watchdog()
+                os.execv(sys.executable, argv)
             except OSError as exc:
                 log.error("cannot start again (%s %s): stopping", sys.executable,
                           exc.strerror or exc)
+            finally:
+                self._exec_armed = False
 
     def reload(self, why: str) -> bool:
         path = self.cfg.path

@@ -167,13 +167,17 @@ def test_setconfigs_bringing_https_is_answered_then_the_process_starts_again(
 
 def test_a_stop_signal_pending_across_the_exec_stops_the_new_process(write_config, tmp_path):
     """Daemon._exec_again execs with the stop signals blocked (a SIGTERM after its last
-    look stays pending): the new process takes them once its handlers are in."""
+    look stays pending): the new process takes them once its handlers are in, and stops
+    before any probe, API or beat, sending the offline report the old one skipped.  (It
+    waited for a first probe cycle that never came, probe_timeout + 0.5 s, here 20.5.)"""
     import procs
+    from peers import HangingServer
 
-    platform = Platform()
+    platform, camera = Platform(), HangingServer()
     try:
         path = write_config(f"dev_sno: {LICENCE}\nWEB_HEART_URL: {platform.url}\n"
-                            "WEB_HEART_TIME: 1\noffline_beat_on_stop: false\n")
+                            "WEB_HEART_TIME: 1\nprobe_timeout: 20\ndevices:\n"
+                            f"  - url: rtsp://127.0.0.1:{camera.port}/x\n")
         launcher = tmp_path / "launch.py"
         launcher.write_text(textwrap.dedent("""
             import os, signal, sys
@@ -188,8 +192,115 @@ def test_a_stop_signal_pending_across_the_exec_stops_the_new_process(write_confi
         log = err.read_text()
         assert done.returncode == 0, log
         assert "SIGTERM received: stopping" in log
+        assert "local API on" not in log and not camera.conns  # nothing started
+        assert [a[2]["gateway_status"] for a in platform.arrivals] == ["offline"]
     finally:
         platform.close()
+        camera.close()
+
+
+# --- _exec_again in this process, os.execv stood in for --------------------------------
+
+@pytest.fixture
+def idle_daemon(write_config, tmp_path):
+    """A Daemon that is not running, its signal handlers in this process (put back after),
+    petting a watchdog through a notify socket of the test's."""
+    import signal
+    import socket
+
+    from sereport import config
+    from sereport.service.daemon import Daemon
+    from sereport.service.notify import Notifier
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(0)
+    cfg = config.load(write_config(f"dev_sno: {LICENCE}\nWEB_HEART_URL: http://127.0.0.1:9/\n"))
+    daemon = Daemon(cfg, Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify"),
+                                   "WATCHDOG_USEC": "30000000"}))
+    daemon.install_signals()
+    daemon.notified = lambda: [m.decode() for m in iter(lambda: _recv(notify), None)]
+    try:
+        yield daemon
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
+        daemon.reporter.close()
+        daemon.notifier.close()
+        notify.close()
+
+
+def _recv(sock):
+    try:
+        return sock.recv(4096)
+    except BlockingIOError:
+        return None
+
+
+def stand_in_exec(monkeypatch, during=None):
+    """os.execv replaced: what it was called with and what the thread had blocked and
+    pending then; it fails (ENOEXEC) so that _exec_again returns."""
+    import errno
+    import signal
+
+    calls = []
+
+    def execv(path, argv):
+        if during:
+            during()
+        calls.append((path, argv, signal.pthread_sigmask(signal.SIG_BLOCK, []),
+                      signal.sigpending()))
+        raise OSError(errno.ENOEXEC, "stood in for")
+    monkeypatch.setattr(os, "execv", execv)
+    return calls
+
+
+def test_the_exec_is_of_the_own_command_line_with_stop_signals_blocked_after_a_pet(
+        idle_daemon, monkeypatch, caplog):
+    import signal
+
+    from sereport.service.daemon import own_command_line
+    from sereport.sigmask import STOP_SIGNALS
+
+    calls = stand_in_exec(monkeypatch)
+    idle_daemon.notified()
+    assert idle_daemon._start_again("test") is False and idle_daemon.stop.is_set()
+    idle_daemon._exec_again()
+    [(path, argv, blocked, pending)] = calls
+    assert (path, argv) == (sys.executable, own_command_line())
+    assert STOP_SIGNALS <= set(blocked) and not pending
+    assert idle_daemon.notified() == ["WATCHDOG=1"]  # its last word before the exec
+    assert "cannot start again" in caplog.text
+    assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # put back
+
+
+def test_a_stop_taken_first_calls_the_start_again_off(idle_daemon, monkeypatch):
+    import signal
+
+    calls = stand_in_exec(monkeypatch)
+    signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+    assert idle_daemon._start_again("test") is False and not idle_daemon._again
+    idle_daemon._again = "raced in"  # as if _start_again had set it just after the handler
+    idle_daemon._exec_again()
+    assert calls == [] and idle_daemon.stop.is_set()
+
+
+def test_a_stop_handled_after_the_last_look_is_left_pending_for_the_new_process(
+        idle_daemon, monkeypatch):
+    """The kernel delivered the SIGTERM before the signals were blocked; Python runs its
+    handler only after _exec_again has looked: the handler sends it again, blocked, so it
+    is pending at the exec (and the new process takes it)."""
+    import signal
+
+    handler = signal.getsignal(signal.SIGTERM)
+    calls = stand_in_exec(monkeypatch, during=lambda: handler(signal.SIGTERM, None))
+    idle_daemon._start_again("test")
+    idle_daemon._exec_again()  # the stand-in fails: the pending SIGTERM is handled here
+    [(_, _, _, pending)] = calls
+    assert signal.SIGTERM in pending
+    assert not idle_daemon._again and not idle_daemon._exec_armed
+    assert signal.SIGTERM not in signal.sigpending()
 
 
 def test_own_command_line_is_the_one_the_kernel_started(tmp_path):
@@ -197,3 +308,35 @@ def test_own_command_line_is_the_one_the_kernel_started(tmp_path):
     done = subprocess.run([sys.executable, "-B", "-c", code], capture_output=True, text=True,
                           timeout=60)
     assert done.stdout.strip() == repr([sys.executable, "-B", "-c", code]), done.stderr
+
+
+def test_only_a_start_again_gives_the_api_answers_a_grace(idle_daemon, monkeypatch):
+    """A stop signal ends the API at once (the daemon stops within 2 s, README); a start
+    again lets the answer to the setconfigs that led to it go out."""
+    from sereport.service.daemon import API_GRACE
+
+    graces = []
+
+    class Api:
+        def stop(self, grace):
+            graces.append(grace)
+
+    stand_in_exec(monkeypatch)
+    idle_daemon.api = Api()
+    idle_daemon._start_again("test")
+    assert idle_daemon._shutdown([]) == 1  # the stand-in exec failed
+    idle_daemon.api, idle_daemon._again = Api(), ""  # a daemon where a stop came
+    idle_daemon.stop.set()
+    assert idle_daemon._shutdown([]) == 0
+    assert graces == [API_GRACE, 0.0]
+
+
+def test_the_wait_for_the_first_probe_cycle_pets_the_watchdog_and_ends_at_a_stop(idle_daemon):
+    import time
+
+    idle_daemon.notified()
+    idle_daemon._await_first_cycle(time.monotonic() + 0.6)  # no cycle comes: not running
+    assert idle_daemon.notified().count("WATCHDOG=1") >= 2
+    idle_daemon.stop.set()
+    idle_daemon._await_first_cycle(time.monotonic() + 600)  # returns at once
+    assert idle_daemon.notified() == []
