@@ -192,8 +192,12 @@ class Reporter:
         """A last gateway report with gateway_status offline, bounded by ``timeout``.  Its
         snapshot is taken under the beat's lock (a beat may still be building one, and the
         entries kept between beats are shared); a snapshot still under way after half the
-        timeout is not waited for: no offline report then."""
+        timeout is not waited for: no offline report then.  Nor before the first probe
+        cycle has ended (a stop soon after the start): it would call every device offline."""
         started = time.monotonic()
+        if not self.monitor.first_cycle.is_set() and self.registry.devices():
+            log.info("no offline report: stopped before the devices were first probed")
+            return []
         if not self._snapshot.acquire(timeout=timeout / 2):
             log.warning("no offline report: a beat was still taking its snapshot")
             return []

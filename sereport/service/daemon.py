@@ -111,7 +111,8 @@ class Daemon:
 
     def install_signals(self) -> None:
         def stop(signum, _frame):
-            log.info("%s received: stopping", signal.Signals(signum).name)
+            if not self._stop_signal:  # (not again for the one _exec_armed sends again)
+                log.info("%s received: stopping", signal.Signals(signum).name)
             self._stop_signal = signum
             self._again = ""  # a stop wins over a start again under way
             self.stop.set()
@@ -174,6 +175,8 @@ class Daemon:
         # restart does not report every device offline; later beats never wait for probes.
         if devices:
             self._await_first_cycle(time.monotonic() + cfg.probe_timeout + 0.5)
+            if self.stop.is_set():  # nothing more starts
+                return self._shutdown(threads)
         with blocked():
             self._start_api()
             self._start_listener()
@@ -261,8 +264,9 @@ class Daemon:
             self.listener = None
 
     def _shutdown(self, threads: list[threading.Thread]) -> int:
+        reloading = bool(self._again)
         with self._notify_lock:
-            if self._again:
+            if reloading:
                 self.notifier.reloading()
             else:
                 self.notifier.stopping()
@@ -280,7 +284,8 @@ class Daemon:
                 self.notifier.stopping()
                 self.notifier.close()
                 return 1
-            self.notifier.stopping()  # a stop came: the usual stop, after RELOADING=1
+        if reloading:  # a stop came after RELOADING=1: the usual stop
+            self.notifier.stopping()
         if self.cfg.offline_beat_on_stop:
             results = self.reporter.offline_beat(OFFLINE_BEAT_TIMEOUT)
             for r in results:
@@ -345,6 +350,7 @@ class Daemon:
             try:
                 argv = own_command_line()  # a Python call: a handler already due has run
                 if self._stop_signal or not self._again:
+                    self._again = ""  # a stop: the usual one follows
                     return
                 if self.notifier.watchdog_interval:
                     self.notifier.watchdog()

@@ -65,6 +65,22 @@ def test_the_offline_report_takes_its_snapshot_under_the_beats_lock(make, sink, 
     reporter.close()
 
 
+def test_no_offline_report_before_the_devices_were_first_probed(make, sink, caplog):
+    """A stop soon after the start (or one pending across a start again): no device has
+    been probed, and a report would call every one offline."""
+    import logging
+
+    caplog.set_level(logging.INFO)
+    reporter = make(f"WEB_HEART_URL: {sink.url}\ndevices:\n  - url: rtsp://127.0.0.1:9/x\n")
+    assert reporter.offline_beat(timeout=2.0) == []
+    assert "no offline report: stopped before the devices were first probed" in caplog.text
+    assert not sink.received
+    reporter.monitor.first_cycle.set()
+    [result] = reporter.offline_beat(timeout=2.0)
+    assert result.ok and sink.received[0][3]["gateway_status"] == "offline"
+    reporter.close()
+
+
 def fail(reason="connection refused", attempts=1):
     return Result("http://p/x", "gateway", False, reason, attempts=attempts)
 

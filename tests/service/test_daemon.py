@@ -176,6 +176,31 @@ def test_offline_beat_on_stop(write_config, daemon, platform):
     assert "offline beat to " + platform.url + ": HTTP 200 OK" in proc.log()
 
 
+def test_a_stop_while_the_first_probe_cycle_is_awaited_starts_nothing(write_config, daemon,
+                                                                       platform):
+    """The first beat waits for the first probe cycle (a camera that never answers: the
+    probe timeout); a SIGTERM then ends the wait and the process, with no API, no beat, and
+    no offline report calling an unprobed camera offline.  (It waited for the cycle, then
+    started the API and sent READY=1 before it stopped.)"""
+    from peers import HangingServer
+
+    camera = HangingServer()
+    try:
+        path = write_config(config_text(platform.url, 1, "probe_timeout: 10\ndevices:\n"
+                                        f"  - url: rtsp://127.0.0.1:{camera.port}/x\n"))
+        proc = daemon(path)
+        proc.wait_log("device(s) probed every")
+        wait_for(lambda: camera.conns, 10)  # the first cycle is under way
+        code, _ = proc.terminate()
+        log = proc.log()
+        assert code == 0, log
+        assert "local API on" not in log and "stopped after 0 beat(s)" in log
+        assert "no offline report: stopped before the devices were first probed" in log
+        assert platform.arrivals == []
+    finally:
+        camera.close()
+
+
 def test_no_offline_beat_when_switched_off(write_config, daemon, platform):
     path = write_config(config_text(platform.url, 1, "offline_beat_on_stop: false\n"))
     proc = daemon(path)

@@ -168,8 +168,9 @@ def test_setconfigs_bringing_https_is_answered_then_the_process_starts_again(
 def test_a_stop_signal_pending_across_the_exec_stops_the_new_process(write_config, tmp_path):
     """Daemon._exec_again execs with the stop signals blocked (a SIGTERM after its last
     look stays pending): the new process takes them once its handlers are in, and stops
-    before any probe, API or beat, sending the offline report the old one skipped.  (It
-    waited for a first probe cycle that never came, probe_timeout + 0.5 s, here 20.5.)"""
+    before any probe, API or beat.  (It waited for a first probe cycle that never came,
+    probe_timeout + 0.5 s, here 20.5, and then started the API.)  No offline report: no
+    device had been probed, and it would have called the camera offline."""
     import procs
     from peers import HangingServer
 
@@ -192,8 +193,9 @@ def test_a_stop_signal_pending_across_the_exec_stops_the_new_process(write_confi
         log = err.read_text()
         assert done.returncode == 0, log
         assert "SIGTERM received: stopping" in log
-        assert "local API on" not in log and not camera.conns  # nothing started
-        assert [a[2]["gateway_status"] for a in platform.arrivals] == ["offline"]
+        assert "local API on" not in log  # nothing started
+        assert "no offline report: stopped before the devices were first probed" in log
+        assert platform.arrivals == []
     finally:
         platform.close()
         camera.close()
@@ -220,7 +222,8 @@ def idle_daemon(write_config, tmp_path):
     daemon = Daemon(cfg, Notifier({"NOTIFY_SOCKET": str(tmp_path / "notify"),
                                    "WATCHDOG_USEC": "30000000"}))
     daemon.install_signals()
-    daemon.notified = lambda: [m.decode() for m in iter(lambda: _recv(notify), None)]
+    daemon.notified = lambda: [m.decode().split("\n")[0]  # the first line of each message
+                               for m in iter(lambda: _recv(notify), None)]
     try:
         yield daemon
     finally:
@@ -282,8 +285,30 @@ def test_a_stop_taken_first_calls_the_start_again_off(idle_daemon, monkeypatch):
     signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
     assert idle_daemon._start_again("test") is False and not idle_daemon._again
     idle_daemon._again = "raced in"  # as if _start_again had set it just after the handler
-    idle_daemon._exec_again()
+    idle_daemon.notified()
+    assert idle_daemon._shutdown([]) == 0  # the usual stop, not a failed start again
     assert calls == [] and idle_daemon.stop.is_set()
+    assert idle_daemon.notified() == ["RELOADING=1", "STOPPING=1"]
+
+
+def test_a_stop_while_the_loops_end_for_a_start_again_is_a_stop(idle_daemon, monkeypatch,
+                                                                   caplog):
+    """RELOADING=1 went to systemd; then STOPPING=1, and the offline report."""
+    import logging
+    import signal
+
+    caplog.set_level(logging.INFO)
+
+    class Loop:  # a loop thread taking its time to end, while the SIGTERM comes
+        def join(self, timeout):
+            signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
+
+    calls = stand_in_exec(monkeypatch)
+    idle_daemon._start_again("test")
+    idle_daemon.notified()
+    assert idle_daemon._shutdown([Loop()]) == 0 and calls == []
+    assert idle_daemon.notified() == ["RELOADING=1", "STOPPING=1"]
+    assert "offline beat to http://127.0.0.1:9/" in caplog.text
 
 
 def test_a_stop_handled_after_the_last_look_is_left_pending_for_the_new_process(
