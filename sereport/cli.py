@@ -13,6 +13,7 @@ import threading
 from sereport import __version__, config, logs
 from sereport.argtypes import bounded
 from sereport.config import commands as config_commands
+from sereport.config import handover
 from sereport.devices import commands as device_commands
 from sereport.devices import discover
 
@@ -127,13 +128,13 @@ def _once(cfg: config.Config) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
-def _run(cfg: config.Config) -> int:
+def _run(cfg: config.Config, config_error: str = "") -> int:
     from sereport import lean
 
     lean.load_http(tls=lean.tls_needed(cfg.urls))  # no OpenSSL without an HTTPS target
     from sereport.service.daemon import Daemon
 
-    daemon = Daemon(cfg)
+    daemon = Daemon(cfg, config_error=config_error)
     daemon.install_signals()
     code = daemon.run()
     # Leave now: an abandoned POST or a read on a stuck mount must not hold the exit,
@@ -150,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run and args.once:  # one on each side of `run`
         parser.error("argument --once: not allowed with argument --dry-run")
     logs.setup(args.log_level)
+    handed = handover.take()  # from a daemon started again in this process's place
     if args.command == "receive":
         from sereport.receiver.service import Options, serve
 
@@ -169,9 +171,17 @@ def main(argv: list[str] | None = None) -> int:
         if not args.dry_run and args.command not in ("devices", "discover"):
             config.require_targets(cfg)
     except config.ConfigError as exc:
+        daemon = args.command in (None, "run") and not (args.dry_run or args.once)
+        if handed is None or handed.path != path or not daemon:
+            for problem in exc.problems:
+                print(f"sereport: {problem}", file=sys.stderr)
+            return EX_CONFIG
+        # Edited again, broken, while the daemon started again: as at a reload, the
+        # config that was in force goes on.
         for problem in exc.problems:
-            print(f"sereport: {problem}", file=sys.stderr)
-        return EX_CONFIG
+            log.error("config not reloaded (starting again): %s", problem)
+        log.error("the running config stays in force until %s is fixed", path)
+        return _run(handed, "\n".join(exc.problems))
     if args.command == "check":
         print(f"{path}: ok")
         return 0

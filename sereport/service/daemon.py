@@ -19,7 +19,7 @@ import threading
 import time
 
 from sereport import __version__, config, lean, sigmask
-from sereport.config import origins, overrides
+from sereport.config import handover, origins, overrides
 from sereport.report.beat import BeatLoop
 from sereport.report.events import EventLoop
 from sereport.service.notify import Notifier
@@ -78,7 +78,8 @@ def own_command_line() -> list[str]:
 
 
 class Daemon:
-    def __init__(self, cfg: config.Config, notifier: Notifier | None = None):
+    def __init__(self, cfg: config.Config, notifier: Notifier | None = None,
+                 config_error: str = ""):
         self.cfg = cfg
         self.notifier = notifier or Notifier()
         self.reporter = Reporter(cfg)
@@ -89,10 +90,11 @@ class Daemon:
         self.listener = None  # hears ONVIF cameras' Hello and Bye, when onvif_listen
         self._reload_asked = ""
         self._again = ""  # why the process is to start again (exec) when the loops have ended
+        self._again_cfg: config.Config | None = None  # the config it starts again with
         self._stop_signal = 0  # the stop signal taken, if any: a stop wins over a start again
         self._exec_armed = False  # _exec_again is past its last look at a stop
         self._signature = _signature(cfg)
-        self._config_error = ""
+        self._config_error = config_error  # the file's problems, while an older config runs
         self._notify_lock = threading.Lock()  # no pet after STOPPING=1
         tick_every = self.notifier.watchdog_interval
         # No device, no probe cycle once a cycle has seen that: a device added nudges one in
@@ -319,7 +321,7 @@ class Daemon:
                           layers.overrides_path, exc.strerror or exc)
         self._signature = _signature(cfg)
 
-    def _start_again(self, why: str) -> bool:
+    def _start_again(self, why: str, new: config.Config | None = None) -> bool:
         """The new config has an HTTPS target, and this process imported its HTTP stack
         without TLS (it had none: lean.load_http), which cannot be added to it now: end the
         loops (the API's answer under way goes out), then exec this process's own command
@@ -328,7 +330,7 @@ class Daemon:
             return False
         log.info("config reloaded (%s): an HTTPS target, and this process loaded no TLS "
                  "(it had no HTTPS target): starting again", why)
-        self._again = why
+        self._again, self._again_cfg = why, new  # new: handed over (config/handover.py)
         self.stop.set()
         return False
 
@@ -347,19 +349,25 @@ class Daemon:
         sys.stderr.flush()
         with sigmask.stop_signals_blocked():
             self._exec_armed = True
+            handed = None
             try:
                 argv = own_command_line()  # a Python call: a handler already due has run
                 if self._stop_signal or not self._again:
                     self._again = ""  # a stop: the usual one follows
                     return
+                env = dict(os.environ)
+                if self._again_cfg is not None:
+                    env, handed = handover.give(self._again_cfg)
                 if self.notifier.watchdog_interval:
                     self.notifier.watchdog()
-                os.execv(sys.executable, argv)
+                os.execve(sys.executable, argv, env)
             except OSError as exc:
                 log.error("cannot start again (%s %s): stopping", sys.executable,
                           exc.strerror or exc)
             finally:
                 self._exec_armed = False
+                if handed is not None:  # the exec failed
+                    os.close(handed)
 
     def reload(self, why: str) -> bool:
         path = self.cfg.path
@@ -378,7 +386,7 @@ class Daemon:
             log.info("%s is valid again", path)
             self._config_error = ""
         if not lean.tls_available() and lean.tls_needed(new.urls):
-            return self._start_again(why)
+            return self._start_again(why, new)
         self._settle_overrides(new)
         old = self.cfg
         if new == old:

@@ -241,21 +241,26 @@ def _recv(sock):
         return None
 
 
+class Calls(list):
+    env: dict = {}
+
+
 def stand_in_exec(monkeypatch, during=None):
-    """os.execv replaced: what it was called with and what the thread had blocked and
+    """os.execve replaced: what it was called with and what the thread had blocked and
     pending then; it fails (ENOEXEC) so that _exec_again returns."""
     import errno
     import signal
 
-    calls = []
+    calls = Calls()
 
-    def execv(path, argv):
+    def execve(path, argv, env):
         if during:
             during()
         calls.append((path, argv, signal.pthread_sigmask(signal.SIG_BLOCK, []),
                       signal.sigpending()))
+        calls.env = env
         raise OSError(errno.ENOEXEC, "stood in for")
-    monkeypatch.setattr(os, "execv", execv)
+    monkeypatch.setattr(os, "execve", execve)
     return calls
 
 
@@ -365,3 +370,44 @@ def test_the_wait_for_the_first_probe_cycle_pets_the_watchdog_and_ends_at_a_stop
     idle_daemon.stop.set()
     idle_daemon._await_first_cycle(time.monotonic() + 600)  # returns at once
     assert idle_daemon.notified() == []
+
+
+def test_the_exec_hands_over_the_config_it_validated(idle_daemon, monkeypatch):
+    """The new process reads the file again; if it was saved broken meanwhile, it runs
+    this one (config/handover.py; tests/config/test_handover.py)."""
+    from dataclasses import replace
+
+    from sereport.config import handover
+
+    new = replace(idle_daemon.cfg, urls=("https://127.0.0.1:9/x",))
+    seen = {}
+
+    def take_it():  # in the stand-in exec, before _exec_again closes what failed to cross
+        fd = os.dup(int(calls.env[handover.ENV]))
+        monkeypatch.setenv(handover.ENV, str(fd))
+        seen["cfg"] = handover.take()
+
+    calls = stand_in_exec(monkeypatch, during=lambda: None)
+    monkeypatch.setattr(os, "execve", _then(os.execve, take_it))
+    idle_daemon._start_again("test", new)
+    idle_daemon._exec_again()
+    assert seen["cfg"] == new
+    assert not handover_open(int(calls.env[handover.ENV]))  # the exec failed: closed
+
+
+def handover_open(fd: int) -> bool:
+    from sereport.config import handover
+
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}") == f"/memfd:{handover.NAME} (deleted)"
+    except OSError:
+        return False
+
+
+def _then(execve, after):
+    def wrapped(path, argv, env):
+        try:
+            execve(path, argv, env)
+        finally:
+            after()
+    return wrapped
