@@ -55,7 +55,7 @@ def give(cfg: Config) -> tuple[dict, int | None]:
 
 def take() -> Config | None:
     """The config handed over by the process this one replaced, or None.  Drops the
-    variable and closes the file either way."""
+    variable either way, and closes the file when it is the hand-over's."""
     raw = os.environ.pop(ENV, None)
     if raw is None or not raw.isdigit():
         return None
