@@ -9,33 +9,48 @@ process hands over the config it validated: pickled into an anonymous memory fil
 The new process takes it (and closes it, and drops the variable, before anything it
 starts could inherit them) and falls back on it only if the file is now invalid.
 
-Only a memory file of this name is read: the variable alone cannot make ``run`` unpickle
-another file.  Without memfd_create (a kernel older than 3.17, a seccomp filter) there is
-no hand-over, and the start again reads the file as before.
+Only a memory file of this name, sealed against any change once written (and checked
+after the seal), from this very version of sereport, is read: the variable alone cannot
+make ``run`` unpickle another file, nor can another process of the same user rewrite it
+through /proc.  Without memfd_create or its seals (a kernel older than 3.17, a seccomp
+filter) there is no hand-over, and the start again reads the file as before.
 """
 
 from __future__ import annotations
 
 import os
 
-from sereport import limits
+from sereport import __version__, limits
 from sereport.config.model import Config
 
 ENV = "SEREPORT_RUNNING_CONFIG"
 NAME = "sereport-config"
-_NOEXEC_SEAL = 0x0008  # MFD_NOEXEC_SEAL, Linux 6.3; older kernels refuse it: then no flag
+_ALLOW_SEALING, _NOEXEC_SEAL = 0x0002, 0x0008  # MFD_*; the second from Linux 6.3
+_SEALS = ("F_SEAL_WRITE", "F_SEAL_SHRINK", "F_SEAL_GROW", "F_SEAL_SEAL")
+
+
+def _seals(fcntl) -> int:
+    seals = 0
+    for name in _SEALS:
+        seals |= getattr(fcntl, name)
+    return seals
 
 
 def give(cfg: Config) -> tuple[dict, int | None]:
     """(the environment to exec with, the memory file's descriptor or None)."""
     env = {k: v for k, v in os.environ.items() if k != ENV}
     create = getattr(os, "memfd_create", None)
+    try:
+        import fcntl
+        import pickle
+
+        seals = _seals(fcntl)
+        data = pickle.dumps((__version__, cfg), protocol=4)
+    except Exception:  # no seals in this Python; a config that does not pickle
+        return env, None
     if create is None:
         return env, None
-    import pickle
-
-    data = pickle.dumps(cfg, protocol=4)
-    for flags in (_NOEXEC_SEAL, 0):  # not MFD_CLOEXEC: it is to be inherited
+    for flags in (_NOEXEC_SEAL | _ALLOW_SEALING, _ALLOW_SEALING):  # not MFD_CLOEXEC: inherited
         try:
             fd = create(NAME, flags)
         except OSError:
@@ -44,6 +59,9 @@ def give(cfg: Config) -> tuple[dict, int | None]:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
+            if os.pread(fd, len(data) + 1, 0) != data:  # written to before the seal
+                raise OSError("changed")
             os.lseek(fd, 0, os.SEEK_SET)
         except OSError:
             os.close(fd)
@@ -57,7 +75,7 @@ def take() -> Config | None:
     """The config handed over by the process this one replaced, or None.  Drops the
     variable either way, and closes the file when it is the hand-over's."""
     raw = os.environ.pop(ENV, None)
-    if raw is None or not raw.isdigit():
+    if raw is None or not (raw.isascii() and raw.isdigit()):
         return None
     fd = int(raw)
     try:
@@ -65,14 +83,20 @@ def take() -> Config | None:
             return None  # not ours: left alone
     except OSError:
         return None
-    import pickle  # only here: a plain start does not load it
+    import fcntl  # only here: a plain start loads neither
+    import pickle
 
     try:
         with os.fdopen(fd, "rb") as handle:
+            wanted = _seals(fcntl)
+            if fcntl.fcntl(handle.fileno(), fcntl.F_GET_SEALS) & wanted != wanted:
+                return None
             data = handle.read(limits.MAX_STATE_BYTES + 1)
         if len(data) > limits.MAX_STATE_BYTES:
             return None
-        cfg = pickle.loads(data)
+        version, cfg = pickle.loads(data)
     except Exception:  # whatever a broken hand-over raises: read the file as ever
         return None
-    return cfg if isinstance(cfg, Config) else None
+    if version != __version__ or not isinstance(cfg, Config):
+        return None  # another sereport's (an upgrade in between): read the file as ever
+    return cfg

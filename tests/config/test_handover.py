@@ -45,7 +45,7 @@ def test_only_its_own_memory_file_is_read(cfg, monkeypatch, tmp_path):
     path.write_bytes(pickle.dumps(cfg))
     fd = os.open(path, os.O_RDONLY)
     try:
-        for value in (str(fd), "x", "-1", "99999"):
+        for value in (str(fd), "x", "-1", "99999", "²"):
             monkeypatch.setenv(handover.ENV, value)
             assert handover.take() is None
         os.fstat(fd)  # not its own: left open
@@ -53,11 +53,73 @@ def test_only_its_own_memory_file_is_read(cfg, monkeypatch, tmp_path):
         os.close(fd)
 
 
-def test_a_broken_hand_over_is_none(cfg, monkeypatch):
+def test_it_is_sealed_against_any_change(cfg):
     env, fd = handover.give(cfg)
-    os.ftruncate(fd, 10)
-    monkeypatch.setenv(handover.ENV, env[handover.ENV])
+    try:
+        for change in (lambda: os.ftruncate(fd, 10), lambda: os.pwrite(fd, b"x", 0),
+                       lambda: os.pwrite(fd, b"x", 1 << 20)):
+            with pytest.raises(PermissionError):
+                change()
+    finally:
+        os.close(fd)
+
+
+def memory_file(data: bytes, seal: bool) -> int:
+    import fcntl
+
+    fd = os.memfd_create(handover.NAME, 0x0002)  # MFD_ALLOW_SEALING; inheritable
+    os.write(fd, data)
+    os.lseek(fd, 0, os.SEEK_SET)
+    if seal:
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SHRINK
+                    | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL)
+    return fd
+
+
+@pytest.mark.parametrize("data, seal", [
+    (b"\x80\x04junk", True),  # not a pickle
+    (None, False),  # a good one, but open to change
+    ("other", True),  # another sereport version's (an upgrade in between)
+    ("not a config", True),
+])
+def test_a_hand_over_that_is_not_as_given_is_not_taken(cfg, monkeypatch, data, seal):
+    import pickle
+
+    from sereport import __version__
+
+    if data is None:
+        data = pickle.dumps((__version__, cfg))
+    elif data == "other":
+        data = pickle.dumps(("0.0.1", cfg))
+    elif data == "not a config":
+        data = pickle.dumps((__version__, {"urls": ["http://x/"]}))
+    monkeypatch.setenv(handover.ENV, str(memory_file(data, seal)))
     assert handover.take() is None
+
+
+def test_a_refused_memory_file_is_no_hand_over(cfg, monkeypatch):
+    import errno
+
+    def refuse(name, flags):
+        raise PermissionError(errno.EPERM, "seccomp")
+    monkeypatch.setattr(os, "memfd_create", refuse)
+    env, fd = handover.give(cfg)
+    assert fd is None and handover.ENV not in env
+
+
+@pytest.mark.parametrize("args", [["check"], ["--dry-run"], ["--once"], ["run"]])
+def test_only_run_on_the_same_path_takes_a_hand_over(cfg, monkeypatch, tmp_path, args):
+    """`check`, `--dry-run` and `--once` say the file is broken; `run` of another file
+    does not take a config handed over for this one."""
+    from sereport import cli
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("WEB_HEART_URL: [unclosed\n")
+    handed = replace(cfg, path=str(tmp_path / "other.yaml") if args == ["run"] else str(broken))
+    env, fd = handover.give(handed)
+    monkeypatch.setenv(handover.ENV, env[handover.ENV])
+    assert cli.main(["--config", str(broken), *args]) == cli.EX_CONFIG
+    assert handover.ENV not in os.environ
 
 
 def test_given_nothing_the_environment_is_passed_on_without_it(cfg, monkeypatch):

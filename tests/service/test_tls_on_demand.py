@@ -411,3 +411,14 @@ def _then(execve, after):
         finally:
             after()
     return wrapped
+
+
+def test_a_reload_bringing_https_starts_again_with_the_config_it_read(idle_daemon, write_config,
+                                                                       monkeypatch):
+    from sereport import lean
+
+    monkeypatch.setattr(lean, "tls_available", lambda: False)  # as in a daemon without TLS
+    write_config(f"dev_sno: {LICENCE}\nWEB_HEART_URL: https://127.0.0.1:9/secure\n")
+    assert idle_daemon.reload("file changed") is False
+    assert idle_daemon._again == "file changed" and idle_daemon.stop.is_set()
+    assert idle_daemon._again_cfg.urls == ("https://127.0.0.1:9/secure",)
