@@ -74,7 +74,7 @@ def load_yaml(text: str, loader):
     import yaml
 
     try:
-        _check_events(yaml.parse(text, Loader=loader), yaml)
+        _check_events(yaml.parse(text, Loader=loader))
     except yaml.MarkedYAMLError as exc:
         # libyaml 0.2.5 and later (PyYAML's wheels from 6.0.3 on) refuse more than 1,000
         # levels themselves, and its scanner, which reads a flow collection's brackets
@@ -90,8 +90,10 @@ def load_yaml(text: str, loader):
         building.dispose()
 
 
-def _check_events(events, yaml) -> None:
+def _check_events(events) -> None:
     """ValueError when the YAML event stream nests or expands past its bounds."""
+    import yaml
+
     level, total = 0, 0
     open_sizes: list[list] = []  # [size so far, anchor] of each collection not yet ended
     sizes: dict[str, int] = {}  # anchor -> expanded size of the node it names

@@ -26,29 +26,27 @@ from sereport.config.model import Config
 ENV = "SEREPORT_RUNNING_CONFIG"
 NAME = "sereport-config"
 _ALLOW_SEALING, _NOEXEC_SEAL = 0x0002, 0x0008  # MFD_*; the second from Linux 6.3
-_SEALS = ("F_SEAL_WRITE", "F_SEAL_SHRINK", "F_SEAL_GROW", "F_SEAL_SEAL")
 
 
-def _seals(fcntl) -> int:
-    seals = 0
-    for name in _SEALS:
-        seals |= getattr(fcntl, name)
-    return seals
+def _seals() -> int:
+    """Every seal: no write, no shrinking, no growing, no more seals."""
+    import fcntl
+
+    return fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
 
 
 def give(cfg: Config) -> tuple[dict, int | None]:
     """(the environment to exec with, the memory file's descriptor or None)."""
     env = {k: v for k, v in os.environ.items() if k != ENV}
-    create = getattr(os, "memfd_create", None)
-    try:
-        import fcntl
-        import pickle
-
-        seals = _seals(fcntl)
-        data = pickle.dumps((__version__, cfg), protocol=4)
-    except Exception:  # no seals in this Python; a config that does not pickle
-        return env, None
+    create = getattr(os, "memfd_create", None)  # Linux only
     if create is None:
+        return env, None
+    import fcntl
+    import pickle
+
+    try:
+        data = pickle.dumps((__version__, cfg), protocol=4)
+    except Exception:  # a config that does not pickle: no hand-over
         return env, None
     for flags in (_NOEXEC_SEAL | _ALLOW_SEALING, _ALLOW_SEALING):  # not MFD_CLOEXEC: inherited
         try:
@@ -59,7 +57,7 @@ def give(cfg: Config) -> tuple[dict, int | None]:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, seals)
+            fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _seals())
             if os.pread(fd, len(data) + 1, 0) != data:  # written to before the seal
                 raise OSError("changed")
             os.lseek(fd, 0, os.SEEK_SET)
@@ -88,7 +86,7 @@ def take() -> Config | None:
 
     try:
         with os.fdopen(fd, "rb") as handle:
-            wanted = _seals(fcntl)
+            wanted = _seals()
             if fcntl.fcntl(handle.fileno(), fcntl.F_GET_SEALS) & wanted != wanted:
                 return None
             data = handle.read(limits.MAX_STATE_BYTES + 1)

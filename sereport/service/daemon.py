@@ -90,7 +90,7 @@ class Daemon:
         self.listener = None  # hears ONVIF cameras' Hello and Bye, when onvif_listen
         self._reload_asked = ""
         self._again = ""  # why the process is to start again (exec) when the loops have ended
-        self._again_cfg: config.Config | None = None  # the config it starts again with
+        self._again_cfg = cfg  # the config it starts again with (_start_again sets it)
         self._stop_signal = 0  # the stop signal taken, if any: a stop wins over a start again
         self._exec_armed = False  # _exec_again is past its last look at a stop
         self._signature = _signature(cfg)
@@ -163,10 +163,10 @@ class Daemon:
                  "every %gs", __version__, "+".join(cfg.formats), cfg.interval, len(cfg.urls),
                  devices, cfg.probe_every)
         self._settle_overrides(cfg)
-        # Every thread leaves SIGINT, SIGTERM and SIGHUP to the main one (what it starts
-        # inherits the mask): a stop is handled at once, not at the main loop's next second.
         if self.stop.is_set():  # a stop signal left pending across a start again (_exec_again)
             return self._shutdown([])
+        # Every thread leaves SIGINT, SIGTERM and SIGHUP to the main one (what it starts
+        # inherits the mask): a stop is handled at once, not at the main loop's next second.
         blocked = sigmask.stop_signals_blocked
         threads = [threading.Thread(target=self.probing.run, name="probe", daemon=True)]
         with blocked():
@@ -272,7 +272,7 @@ class Daemon:
                 self.notifier.reloading()
             else:
                 self.notifier.stopping()
-        self._stop_api(API_GRACE if self._again else 0.0)  # a stop signal waits for none
+        self._stop_api(API_GRACE if reloading else 0.0)  # a stop signal waits for none
         self._stop_listener()
         self.probing.interrupt()
         self.beating.interrupt()
@@ -321,7 +321,7 @@ class Daemon:
                           layers.overrides_path, exc.strerror or exc)
         self._signature = _signature(cfg)
 
-    def _start_again(self, why: str, new: config.Config | None = None) -> bool:
+    def _start_again(self, why: str, new: config.Config) -> bool:
         """The new config has an HTTPS target, and this process imported its HTTP stack
         without TLS (it had none: lean.load_http), which cannot be added to it now: end the
         loops (the API's answer under way goes out), then exec this process's own command
@@ -355,9 +355,7 @@ class Daemon:
                 if self._stop_signal or not self._again:
                     self._again = ""  # a stop: the usual one follows
                     return
-                env = dict(os.environ)
-                if self._again_cfg is not None:
-                    env, handed = handover.give(self._again_cfg)
+                env, handed = handover.give(self._again_cfg)
                 if self.notifier.watchdog_interval:
                     self.notifier.watchdog()
                 os.execve(sys.executable, argv, env)

@@ -254,11 +254,11 @@ def stand_in_exec(monkeypatch, during=None):
     calls = Calls()
 
     def execve(path, argv, env):
+        calls.env = env
         if during:
             during()
         calls.append((path, argv, signal.pthread_sigmask(signal.SIG_BLOCK, []),
                       signal.sigpending()))
-        calls.env = env
         raise OSError(errno.ENOEXEC, "stood in for")
     monkeypatch.setattr(os, "execve", execve)
     return calls
@@ -273,7 +273,7 @@ def test_the_exec_is_of_the_own_command_line_with_stop_signals_blocked_after_a_p
 
     calls = stand_in_exec(monkeypatch)
     idle_daemon.notified()
-    assert idle_daemon._start_again("test") is False and idle_daemon.stop.is_set()
+    assert idle_daemon._start_again("test", idle_daemon.cfg) is False and idle_daemon.stop.is_set()
     idle_daemon._exec_again()
     [(path, argv, blocked, pending)] = calls
     assert (path, argv) == (sys.executable, own_command_line())
@@ -288,7 +288,7 @@ def test_a_stop_taken_first_calls_the_start_again_off(idle_daemon, monkeypatch):
 
     calls = stand_in_exec(monkeypatch)
     signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
-    assert idle_daemon._start_again("test") is False and not idle_daemon._again
+    assert idle_daemon._start_again("test", idle_daemon.cfg) is False and not idle_daemon._again
     idle_daemon._again = "raced in"  # as if _start_again had set it just after the handler
     idle_daemon.notified()
     assert idle_daemon._shutdown([]) == 0  # the usual stop, not a failed start again
@@ -309,7 +309,7 @@ def test_a_stop_while_the_loops_end_for_a_start_again_is_a_stop(idle_daemon, mon
             signal.getsignal(signal.SIGTERM)(signal.SIGTERM, None)
 
     calls = stand_in_exec(monkeypatch)
-    idle_daemon._start_again("test")
+    idle_daemon._start_again("test", idle_daemon.cfg)
     idle_daemon.notified()
     assert idle_daemon._shutdown([Loop()]) == 0 and calls == []
     assert idle_daemon.notified() == ["RELOADING=1", "STOPPING=1"]
@@ -325,7 +325,7 @@ def test_a_stop_handled_after_the_last_look_is_left_pending_for_the_new_process(
 
     handler = signal.getsignal(signal.SIGTERM)
     calls = stand_in_exec(monkeypatch, during=lambda: handler(signal.SIGTERM, None))
-    idle_daemon._start_again("test")
+    idle_daemon._start_again("test", idle_daemon.cfg)
     idle_daemon._exec_again()  # the stand-in fails: the pending SIGTERM is handled here
     [(_, _, _, pending)] = calls
     assert signal.SIGTERM in pending
@@ -353,7 +353,7 @@ def test_only_a_start_again_gives_the_api_answers_a_grace(idle_daemon, monkeypat
 
     stand_in_exec(monkeypatch)
     idle_daemon.api = Api()
-    idle_daemon._start_again("test")
+    idle_daemon._start_again("test", idle_daemon.cfg)
     assert idle_daemon._shutdown([]) == 1  # the stand-in exec failed
     idle_daemon.api, idle_daemon._again = Api(), ""  # a daemon where a stop came
     idle_daemon.stop.set()
@@ -387,8 +387,7 @@ def test_the_exec_hands_over_the_config_it_validated(idle_daemon, monkeypatch):
         monkeypatch.setenv(handover.ENV, str(fd))
         seen["cfg"] = handover.take()
 
-    calls = stand_in_exec(monkeypatch, during=lambda: None)
-    monkeypatch.setattr(os, "execve", _then(os.execve, take_it))
+    calls = stand_in_exec(monkeypatch, during=take_it)
     idle_daemon._start_again("test", new)
     idle_daemon._exec_again()
     assert seen["cfg"] == new
@@ -402,15 +401,6 @@ def handover_open(fd: int) -> bool:
         return os.readlink(f"/proc/self/fd/{fd}") == f"/memfd:{handover.NAME} (deleted)"
     except OSError:
         return False
-
-
-def _then(execve, after):
-    def wrapped(path, argv, env):
-        try:
-            execve(path, argv, env)
-        finally:
-            after()
-    return wrapped
 
 
 def test_a_reload_bringing_https_starts_again_with_the_config_it_read(idle_daemon, write_config,
